@@ -1,0 +1,69 @@
+package boot
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"nodenet/internal/fsutil"
+)
+
+// renderResolvConf writes one resolv.conf for the whole node: nameserver=
+// flags first (the administrator's choice), then each uplink's resolvers in
+// metric order, without duplicates.
+func renderResolvConf(nameservers []netip.Addr, search []string) []byte {
+	var b bytes.Buffer
+	b.WriteString("# written by nodenet from kernel flags and uplink leases\n")
+	if len(search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", joinUnique(search))
+	}
+	seen := map[netip.Addr]bool{}
+	for _, ns := range nameservers {
+		if ns.IsValid() && !seen[ns] {
+			seen[ns] = true
+			fmt.Fprintf(&b, "nameserver %s\n", ns)
+		}
+	}
+	return b.Bytes()
+}
+
+func joinUnique(words []string) string {
+	var out []string
+	for _, w := range words {
+		if w != "" && !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// updateResolvConf rewrites the file when what it should say changed. The
+// first write is skipped while there is nothing to say, so a node without
+// DNS keeps whatever resolv.conf its image shipped.
+func (m *Uplinks) updateResolvConf() {
+	if m.ResolvConf == "" {
+		return
+	}
+	ns := append([]netip.Addr(nil), m.Config.Nameservers...)
+	var search []string
+	for _, st := range m.snapshot() {
+		ns = append(ns, st.dns...)
+		if st.domain != "" {
+			search = append(search, st.domain)
+		}
+	}
+	content := renderResolvConf(ns, search)
+	m.resolvMu.Lock()
+	defer m.resolvMu.Unlock()
+	if bytes.Equal(content, m.resolvWritten) || (m.resolvWritten == nil && len(ns) == 0) {
+		return
+	}
+	if err := fsutil.WriteFileAtomic(m.ResolvConf, content, 0o644); err != nil {
+		m.Log.Error("write resolv.conf", "path", m.ResolvConf, "err", err)
+		return
+	}
+	m.resolvWritten = content
+	m.Log.Info("resolv.conf written", "path", m.ResolvConf, "nameservers", len(ns))
+}

@@ -1,0 +1,229 @@
+// Package boot brings a node's uplinks up and keeps them up: NIC discovery,
+// the DHCP client lifecycle, static ip= configuration, carrier watch, routes
+// and resolv.conf.
+package boot
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"nodenet/cmdline"
+	"nodenet/links"
+)
+
+// baseMetric is the default route metric of the first uplink; each further
+// uplink gets the next one, so every uplink has its own default route and
+// the kernel prefers them in discovery order.
+const baseMetric = 100
+
+// Uplinks discovers the node's uplinks and keeps each one configured.
+type Uplinks struct {
+	Config     cmdline.Config
+	StateDir   string // leases are kept under StateDir/uplinks
+	ResolvConf string // "" leaves resolv.conf alone
+	Log        *slog.Logger
+	// SetHostname applies the ip= hostname field; tests leave it a no-op.
+	SetHostname func(string) error
+	// OnChange is called after any uplink's address, routes or DNS changed.
+	OnChange func()
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	mu         sync.Mutex
+	byIndex    map[int]*uplink
+	anyClaimed bool // the interface-less static ip= entry went to a NIC
+
+	resolvMu      sync.Mutex
+	resolvWritten []byte
+}
+
+func (m *Uplinks) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+// Run handles every link that exists or appears until ctx ends. Uplinks are
+// brought up in parallel, one goroutine each. It returns once every uplink
+// goroutine has stopped; addresses and routes stay in place.
+func (m *Uplinks) Run(ctx context.Context) error {
+	m.init()
+	updates, err := links.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	for l := range updates {
+		m.handle(ctx, l)
+	}
+	m.mu.Lock()
+	all := make([]*uplink, 0, len(m.byIndex))
+	for _, u := range m.byIndex {
+		all = append(all, u)
+	}
+	m.mu.Unlock()
+	for _, u := range all {
+		<-u.done
+	}
+	return ctx.Err()
+}
+
+func (m *Uplinks) init() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byIndex == nil {
+		m.byIndex = map[int]*uplink{}
+	}
+	if m.Log == nil {
+		m.Log = slog.Default()
+	}
+	if m.SetHostname == nil {
+		m.SetHostname = func(string) error { return nil }
+	}
+	m.bringUpLoopback()
+}
+
+// bringUpLoopback: in an initramfs nobody else will.
+func (m *Uplinks) bringUpLoopback() {
+	if lo, err := net.InterfaceByName("lo"); err == nil && lo.Flags&net.FlagUp == 0 {
+		if err := links.SetUp(lo.Index); err != nil {
+			m.Log.Warn("bring up lo", "err", err)
+		}
+	}
+}
+
+func (m *Uplinks) handle(ctx context.Context, l links.Link) {
+	m.mu.Lock()
+	u := m.byIndex[l.Index]
+	m.mu.Unlock()
+	switch {
+	case l.Deleted && u != nil:
+		m.stop(u)
+	case u != nil:
+		u.setCarrier(l.Carrier)
+	case !l.Deleted:
+		if !m.rename(l) {
+			m.adopt(ctx, l)
+		}
+	}
+}
+
+// rename applies ifname=<name>:<mac>. The renamed link comes back as a new
+// event under its new name, and is adopted then.
+func (m *Uplinks) rename(l links.Link) bool {
+	for _, r := range m.Config.Renames {
+		if l.MAC.String() == r.MAC.String() && l.Name != r.Name {
+			if err := links.Rename(l.Index, r.Name); err != nil {
+				m.Log.Error("ifname=", "link", l.Name, "name", r.Name, "err", err)
+				return false
+			}
+			m.Log.Info("renamed", "from", l.Name, "to", r.Name)
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Uplinks) adopt(ctx context.Context, l links.Link) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var anyEntry *cmdline.IPConfig
+	if e := interfacelessEntry(m.Config); e != nil && !(e.Static() && m.anyClaimed) {
+		anyEntry = e
+	}
+	r, ip, why := decide(m.Config, l, l.Physical(), anyEntry)
+	m.Log.Debug("link seen", "link", l.Name, "role", r, "why", why)
+	switch r {
+	case roleNone:
+		return
+	case roleLinkUp:
+		if err := links.SetUp(l.Index); err != nil {
+			m.Log.Error("bring up", "link", l.Name, "err", err)
+		}
+		return
+	}
+	if anyEntry != nil && why == "ip=" && ip.Static() {
+		m.anyClaimed = true
+	}
+	uctx, cancel := context.WithCancel(ctx)
+	u := &uplink{
+		m: m, index: l.Index, name: l.Name, mac: l.MAC.String(), metric: m.freeMetric(),
+		ip: ip, cancel: cancel, done: make(chan struct{}), carrierCh: make(chan bool, 1),
+		state: "starting",
+	}
+	m.byIndex[l.Index] = u
+	m.Log.Info("uplink", "uplink", u.name, "mac", u.mac, "source", r, "metric", u.metric, "why", why)
+	go u.run(uctx)
+}
+
+func (m *Uplinks) freeMetric() int {
+	used := map[int]bool{}
+	for _, u := range m.byIndex {
+		used[u.metric] = true
+	}
+	metric := baseMetric
+	for used[metric] {
+		metric++
+	}
+	return metric
+}
+
+// stop ends an uplink whose link disappeared.
+func (m *Uplinks) stop(u *uplink) {
+	u.cancel()
+	<-u.done
+	m.mu.Lock()
+	delete(m.byIndex, u.index)
+	m.mu.Unlock()
+	m.Log.Info("uplink gone", "uplink", u.name)
+	m.changed()
+}
+
+func (m *Uplinks) sorted() []*uplink {
+	m.mu.Lock()
+	all := make([]*uplink, 0, len(m.byIndex))
+	for _, u := range m.byIndex {
+		all = append(all, u)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(all, func(a, b *uplink) int { return a.metric - b.metric })
+	return all
+}
+
+func (m *Uplinks) snapshot() []view {
+	var out []view
+	for _, u := range m.sorted() {
+		out = append(out, u.view())
+	}
+	return out
+}
+
+// Status reports every uplink, in metric order.
+func (m *Uplinks) Status() []UplinkStatus {
+	out := []UplinkStatus{}
+	for _, u := range m.sorted() {
+		out = append(out, u.status())
+	}
+	return out
+}
+
+func (m *Uplinks) changed() {
+	m.updateResolvConf()
+	if m.OnChange != nil {
+		m.OnChange()
+	}
+}
+
+// SetHostname sets the kernel hostname; the daemon wires it in.
+func SetHostname(name string) error { return unix.Sethostname([]byte(name)) }
+
+func mustMAC(s string) net.HardwareAddr {
+	mac, _ := net.ParseMAC(s)
+	return mac
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"nodenet/api"
+	"nodenet/boot"
+	"nodenet/cmdline"
+)
+
+type daemonFlags struct {
+	cmdline, config, stateDir, socket, resolvConf string
+}
+
+func parseDaemonFlags(args []string, socket string) (daemonFlags, error) {
+	f := daemonFlags{socket: socket}
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	fs.StringVar(&f.cmdline, "cmdline", "/proc/cmdline", "kernel command line `file`")
+	fs.StringVar(&f.config, "config", "/etc/nodenet.conf", "optional config `file`")
+	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/nodenet", "state `directory`")
+	fs.StringVar(&f.socket, "socket", socket, "control socket `path`")
+	fs.StringVar(&f.resolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf `path` to write (empty: never)")
+	return f, fs.Parse(args)
+}
+
+// runDaemon is `nodenet daemon`. Signal handlers are installed before
+// anything starts; after start-up nothing exits the process but a signal.
+func runDaemon(args []string, socket string, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+
+	f, err := parseDaemonFlags(args, socket)
+	if err != nil {
+		return err
+	}
+	cfg, err := cmdline.ParseFiles(f.cmdline, f.config)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, w := range cfg.Warnings {
+		log.Warn("kernel flag skipped", "reason", w)
+	}
+	if err := os.MkdirAll(f.stateDir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+
+	uplinks := &boot.Uplinks{
+		Config: cfg, StateDir: f.stateDir, ResolvConf: f.resolvConf, Log: log,
+		SetHostname: boot.SetHostname,
+	}
+	srv := &api.Server{Socket: f.socket, Log: log, Status: func() api.Status {
+		return api.Status{Version: version, Uplinks: uplinks.Status()}
+	}}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	log.Info("nodenet started", "version", version, "socket", f.socket, "state_dir", f.stateDir)
+
+	uplinksDone := make(chan error, 1)
+	go func() { uplinksDone <- uplinks.Run(ctx) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve() }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-uplinksDone:
+		// Only a netlink subscription failure ends this early: report and
+		// keep serving, the socket still answers for the node agent.
+		log.Error("uplinks stopped", "err", err)
+		<-ctx.Done()
+	case err := <-serveDone:
+		log.Error("control socket stopped", "err", err)
+		<-ctx.Done()
+	}
+	log.Info("nodenet stopping; addresses and routes stay in place")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdownCtx)
+	select {
+	case <-uplinksDone:
+	case <-shutdownCtx.Done():
+	}
+	return nil
+}

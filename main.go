@@ -1,0 +1,126 @@
+// Command nodenet is the network module of an appliance OS: it brings the
+// node's uplinks up and serves virtual LANs over a control socket.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"nodenet/api"
+	"nodenet/cmdline"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage:
+  nodenet [--socket PATH] status [--json]
+  nodenet cmdline [--cmdline FILE] [--config FILE]
+  nodenet daemon [--cmdline FILE] [--config FILE] [--state-dir DIR] [--socket PATH] [--resolv-conf PATH]
+  nodenet version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	global := flag.NewFlagSet("nodenet", flag.ContinueOnError)
+	global.SetOutput(stderr)
+	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	socket := global.String("socket", defaultSocket(), "control socket `path`")
+	if err := global.Parse(args); err != nil {
+		return 2
+	}
+	if global.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := global.Arg(0), global.Args()[1:]
+	var err error
+	switch cmd {
+	case "daemon":
+		err = runDaemon(rest, *socket, stderr)
+	case "status":
+		err = runStatus(rest, *socket, stdout)
+	case "cmdline":
+		err = runCmdline(rest, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "nodenet", version)
+	default:
+		fmt.Fprintf(stderr, "nodenet: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		fmt.Fprintln(stderr, "nodenet:", err)
+		return 1
+	}
+	return 0
+}
+
+func defaultSocket() string {
+	if s := os.Getenv("NODENET_SOCKET"); s != "" {
+		return s
+	}
+	return api.DefaultSocket
+}
+
+func runCmdline(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("cmdline", flag.ContinueOnError)
+	cmdlinePath := fs.String("cmdline", "/proc/cmdline", "kernel command line `file`")
+	configPath := fs.String("config", "/etc/nodenet.conf", "optional config `file`")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := cmdline.ParseFiles(*cmdlinePath, *configPath)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, cfg)
+	}
+	fmt.Fprint(stdout, cfg.Format())
+	return nil
+}
+
+func runStatus(args []string, socket string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.StringVar(&socket, "socket", socket, "control socket `path`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := api.NewClient(socket).Status(context.Background())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, st)
+	}
+	printStatus(stdout, st)
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func joinOrDash(ss []string) string { return orDash(strings.Join(ss, ",")) }
