@@ -150,10 +150,21 @@ func (c *dhcpClient) waitUntil(ctx context.Context, t time.Time, next dhcpState)
 
 // initial is the INIT → SELECTING → REQUESTING path: DISCOVER, take the
 // first offer, REQUEST it. It retries with short bounded timeouts forever.
+// One socket and one transaction id serve all retransmissions, so an offer
+// that arrives late for an earlier DISCOVER is still taken.
 func (c *dhcpClient) initial(ctx context.Context) (dhcpState, bool) {
+	client, err := c.open(netip.Addr{})
+	if err != nil {
+		return c.fail(ctx, stateInit, err)
+	}
+	defer client.Close()
+	discover, err := dhcpv4.NewDiscovery(c.mac, requestedOptions, c.previousAddress())
+	if err != nil {
+		return c.fail(ctx, stateInit, fmt.Errorf("build DISCOVER: %w", err))
+	}
 	for try := 0; ctx.Err() == nil; try++ {
 		timeout := c.tryTimeout(try)
-		lease, err := c.discoverAndRequest(ctx, timeout)
+		lease, err := c.selectAndRequest(ctx, client, discover, timeout)
 		if err == nil {
 			if err = c.acquired(lease); err == nil {
 				return stateBound, true
@@ -164,7 +175,7 @@ func (c *dhcpClient) initial(ctx context.Context) (dhcpState, bool) {
 		c.report(stateInit, nil, err)
 		if !isNoAnswer(err) {
 			// The attempt failed without using up its timeout: pause so a
-			// persistent error (socket, netlink, NAK) cannot spin.
+			// persistent error (netlink, NAK) cannot spin.
 			if _, up := c.waitUntil(ctx, c.now().Add(timeout), stateInit); !up {
 				return stateInit, false
 			}
@@ -196,16 +207,7 @@ func (c *dhcpClient) carrierLost() bool {
 	}
 }
 
-func (c *dhcpClient) discoverAndRequest(ctx context.Context, timeout time.Duration) (*Lease, error) {
-	client, err := c.open(netip.Addr{})
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
-	discover, err := dhcpv4.NewDiscovery(c.mac, requestedOptions, c.previousAddress())
-	if err != nil {
-		return nil, fmt.Errorf("build DISCOVER: %w", err)
-	}
+func (c *dhcpClient) selectAndRequest(ctx context.Context, client *nclient4.Client, discover *dhcpv4.DHCPv4, timeout time.Duration) (*Lease, error) {
 	offer, err := exchange(ctx, client, timeout, nil, discover, dhcpv4.MessageTypeOffer)
 	if err != nil {
 		return nil, fmt.Errorf("DISCOVER: %w", err)

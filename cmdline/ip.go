@@ -87,7 +87,7 @@ func parseShort(f []string) (IPConfig, error) {
 		}
 	}
 	if len(f) > 3 && !allEmpty(f[3:]) {
-		if c.MAC, err = parseMAC(strings.Join(f[3:], ":")); err != nil {
+		if c.MAC, err = parseMAC(joinMAC(f[3:])); err != nil {
 			return IPConfig{}, err
 		}
 	}
@@ -191,14 +191,14 @@ func parseTail(c *IPConfig, rest []string) error {
 			return err
 		}
 		if !allEmpty(rest[1:]) {
-			c.MAC, err = parseMAC(strings.Join(rest[1:], ":"))
+			c.MAC, err = parseMAC(joinMAC(rest[1:]))
 		}
 		return err
-	case first == "" && isMAC(strings.Join(rest[1:], ":")):
-		c.MAC, err = parseMAC(strings.Join(rest[1:], ":"))
+	case first == "" && isMAC(joinMAC(rest[1:])):
+		c.MAC, err = parseMAC(joinMAC(rest[1:]))
 		return err
 	case len(rest) > 3 && first == "":
-		return fmt.Errorf("bad MAC address %q", strings.Join(rest[1:], ":"))
+		return fmt.Errorf("bad MAC address %q", joinMAC(rest[1:]))
 	case len(rest) > 3:
 		return fmt.Errorf("too many fields after autoconf: %q", strings.Join(rest, ":"))
 	}
@@ -244,8 +244,10 @@ func parseAutoconf(s string) (Autoconf, *ClientID, error) {
 	if !hasID {
 		return m, nil, nil
 	}
+	// The kernel sends up to 251 bytes as they are; printable ASCII keeps
+	// the value readable in logs and JSON.
 	typ, val, ok := strings.Cut(id, ",")
-	if !ok || val == "" || len(val) > 251 {
+	if !ok || val == "" || len(val) > 251 || strings.ContainsFunc(val, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
 		return "", nil, fmt.Errorf("bad DHCP client identifier %q: want dhcp,<type>,<value>", s)
 	}
 	t, err := strconv.ParseUint(typ, 0, 8)
@@ -268,6 +270,15 @@ func isAddr(s string) bool {
 func isMAC(s string) bool {
 	_, err := parseMAC(s)
 	return err == nil
+}
+
+// joinMAC puts back the colons that splitting took out of a MAC, ignoring
+// a trailing ':'.
+func joinMAC(f []string) string {
+	for len(f) > 0 && f[len(f)-1] == "" {
+		f = f[:len(f)-1]
+	}
+	return strings.Join(f, ":")
 }
 
 func allEmpty(f []string) bool {

@@ -59,6 +59,9 @@ func parseAddrPrefix(s string) (a netip.Addr, bits int, err error) {
 	} else if i := strings.IndexByte(s, '/'); i >= 0 {
 		addr, length = s[:i], s[i:]
 	}
+	if addr == "" && s != "" {
+		return netip.Addr{}, -1, errors.New("no address")
+	}
 	if a, err = parseAddr(addr, false); err != nil {
 		return netip.Addr{}, -1, err
 	}
@@ -173,8 +176,8 @@ func parseMAC(s string) (MAC, error) {
 }
 
 // checkIfname applies the kernel's dev_valid_name rules (1–15 bytes, not
-// "." or "..", no '/', ':' or whitespace) and also refuses control bytes,
-// which no tool can type and which would break one-line output.
+// "." or "..", no '/', ':' or whitespace) and, like systemd's ifname_valid,
+// allows printable ASCII only and no '%' (the kernel's "eth%d" template).
 func checkIfname(s string) error {
 	switch {
 	case s == "":
@@ -185,7 +188,7 @@ func checkIfname(s string) error {
 		return fmt.Errorf("bad interface name %q", s)
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '/' || c == ':' || c <= ' ' || c == 0x7f {
+		if c := s[i]; c == '/' || c == ':' || c == '%' || c <= ' ' || c >= 0x7f {
 			return fmt.Errorf("bad interface name %q: contains %q", s, c)
 		}
 	}

@@ -158,6 +158,7 @@ func (d *Daemon) start() error {
 	defer logf.Close()
 	cmd := d.Command()
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = orphanKill()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("nodenet daemon in %s: %w", d.NS.Name, err)
 	}
@@ -195,8 +196,9 @@ func (d *Daemon) start() error {
 		exitErr := d.waitErr
 		d.mu.Unlock()
 		d.Stop()
-		return fmt.Errorf("nodenet daemon in %s not ready within %v: %v (exit: %v)\nargs: %s\nlog:\n%s",
-			d.NS.Name, ReadyTimeout, err, exitErr, strings.Join(d.Args(), " "), d.Log())
+		// The cleanup logs the daemon's log.
+		return fmt.Errorf("nodenet daemon in %s not ready (waited up to %v): %v (exit: %v)\nargs: %s",
+			d.NS.Name, ReadyTimeout, err, exitErr, strings.Join(d.Args(), " "))
 	}
 	return nil
 }

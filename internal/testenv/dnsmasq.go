@@ -132,6 +132,7 @@ func (d *Dnsmasq) start() error {
 	defer logf.Close()
 	offset, _ := logf.Seek(0, 2)
 	cmd := d.NS.Command(d.args...)
+	cmd.SysProcAttr = orphanKill()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("dnsmasq in %s: %w", d.NS.Name, err)
@@ -155,8 +156,9 @@ func (d *Dnsmasq) start() error {
 	})
 	if err != nil {
 		d.Stop()
-		return fmt.Errorf("dnsmasq on %s/%s did not start: %v\nargs: %s\nlog:\n%s",
-			d.NS.Name, d.Options.Interface, err, strings.Join(d.args, " "), d.Log())
+		// The cleanup logs dnsmasq's log.
+		return fmt.Errorf("dnsmasq on %s/%s did not start: %v\nargs: %s",
+			d.NS.Name, d.Options.Interface, err, strings.Join(d.args, " "))
 	}
 	return nil
 }
@@ -252,6 +254,13 @@ func stopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) bool 
 	case <-time.After(5 * time.Second):
 		return false
 	}
+}
+
+// orphanKill makes a helper's process die with the test process when that
+// is killed before its cleanups run (best effort: dnsmasq's switch to its
+// own user clears it; `make clean-netns` sweeps what remains).
+func orphanKill() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 func readFile(path string) string {

@@ -23,19 +23,22 @@ func Integration() bool { return os.Getenv(IntegrationEnv) == "1" }
 // is installed; with NODENET_INTEGRATION=1 it fails instead of skipping.
 func Require(t testing.TB, tools ...string) {
 	t.Helper()
-	var missing []string
+	var reasons, missing []string
 	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
+		reasons = append(reasons, "needs root")
 	}
 	for _, tool := range append([]string{"ip"}, tools...) {
 		if _, err := lookTool(tool); err != nil {
 			missing = append(missing, tool)
 		}
 	}
-	if len(missing) == 0 {
+	if len(missing) > 0 {
+		reasons = append(reasons, "missing "+strings.Join(missing, ", ")+" (make deps installs them)")
+	}
+	if len(reasons) == 0 {
 		return
 	}
-	reason := "needs " + strings.Join(missing, ", ") + " (make deps installs the tools)"
+	reason := strings.Join(reasons, "; ")
 	if Integration() {
 		t.Fatalf("%s=1 but this test cannot run: %s", IntegrationEnv, reason)
 	}
@@ -76,7 +79,8 @@ func Eventually(t testing.TB, timeout time.Duration, what string, fn func() erro
 	}
 }
 
-// poll is Eventually without the test, for helpers that add context.
+// poll is Eventually without the test, for helpers that add context; it
+// gives up at once on errExited (waiting on a dead process is pointless).
 func poll(timeout time.Duration, fn func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -84,7 +88,7 @@ func poll(timeout time.Duration, fn func() error) error {
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if errors.Is(err, errExited) || time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond)
