@@ -32,6 +32,10 @@ const minRetransmit = 60 * time.Second
 // nclient4's doubling: a lost first packet costs one second, not minutes.
 var tryTimeouts = []time.Duration{time.Second, time.Second, 2 * time.Second, 2 * time.Second, 4 * time.Second}
 
+// slowTry is the attempt timeout once patience ran out: the socket stays
+// open, so an offer is still taken the moment it comes.
+const slowTry = 30 * time.Second
+
 // requestedOptions is the parameter request list (option 55) nodenet sends.
 var requestedOptions = dhcpv4.WithRequestedOptions(
 	dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer,
@@ -54,6 +58,9 @@ type dhcpClient struct {
 	open func(from netip.Addr) (*nclient4.Client, error)
 	// tries are the per-attempt timeouts; the last one repeats.
 	tries []time.Duration
+	// patience is how long INIT retries quickly (nodenet.dhcp-timeout);
+	// after it a link without a DHCP server is asked only every slowTry.
+	patience time.Duration
 
 	// bind configures a new or renewed lease (old may be nil or equal).
 	bind func(old, lease *Lease) error
@@ -162,8 +169,12 @@ func (c *dhcpClient) initial(ctx context.Context) (dhcpState, bool) {
 	if err != nil {
 		return c.fail(ctx, stateInit, fmt.Errorf("build DISCOVER: %w", err))
 	}
+	start := c.now()
 	for try := 0; ctx.Err() == nil; try++ {
 		timeout := c.tryTimeout(try)
+		if c.patience > 0 && c.now().Sub(start) >= c.patience {
+			timeout = slowTry
+		}
 		lease, err := c.selectAndRequest(ctx, client, discover, timeout)
 		if err == nil {
 			if err = c.acquired(lease); err == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 
@@ -57,6 +58,12 @@ func (m *Uplinks) updateResolvConf() {
 	content := renderResolvConf(ns, search)
 	m.resolvMu.Lock()
 	defer m.resolvMu.Unlock()
+	if m.resolvWritten == nil {
+		// After a restart the file may already say exactly this.
+		if onDisk, err := os.ReadFile(m.ResolvConf); err == nil && bytes.Equal(onDisk, content) {
+			m.resolvWritten = content
+		}
+	}
 	if bytes.Equal(content, m.resolvWritten) || (m.resolvWritten == nil && len(ns) == 0) {
 		return
 	}

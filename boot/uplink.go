@@ -121,26 +121,28 @@ func (u *uplink) prepare() error {
 }
 
 func (u *uplink) runDHCP(ctx context.Context) {
-	u.mu.Lock()
-	up := u.carrier
-	u.mu.Unlock()
-	// Drain the event prepare queued: the client starts from the state read now.
+	// Drop the event prepare queued, then read the carrier: an event after
+	// the read is still queued, one before it is in the value read.
 	select {
 	case <-u.carrierCh:
 	default:
 	}
+	u.mu.Lock()
+	up := u.carrier
+	u.mu.Unlock()
 	c := &dhcpClient{
-		ifname:  u.name,
-		mac:     mustMAC(u.mac),
-		now:     u.m.now,
-		after:   time.After,
-		open:    openDHCP(u.name, mustMAC(u.mac)),
-		tries:   tryTimeouts,
-		bind:    u.bind,
-		unbind:  u.unbind,
-		report:  func(s dhcpState, l *Lease, err error) { u.report(string(s), l, err) },
-		carrier: u.carrierCh,
-		lease:   u.loadLease(),
+		ifname:   u.name,
+		mac:      mustMAC(u.mac),
+		now:      u.m.now,
+		after:    time.After,
+		open:     openDHCP(u.name, mustMAC(u.mac)),
+		tries:    tryTimeouts,
+		patience: u.m.dhcpTimeout(),
+		bind:     u.bind,
+		unbind:   u.unbind,
+		report:   func(s dhcpState, l *Lease, err error) { u.report(string(s), l, err) },
+		carrier:  u.carrierCh,
+		lease:    u.loadLease(),
 	}
 	c.run(ctx, up)
 }

@@ -43,6 +43,16 @@ type Uplinks struct {
 	resolvWritten []byte
 }
 
+// defaultDHCPTimeout is how long an uplink retries quickly without a lease.
+const defaultDHCPTimeout = 30 * time.Second
+
+func (m *Uplinks) dhcpTimeout() time.Duration {
+	if m.Config.DHCPTimeout > 0 {
+		return m.Config.DHCPTimeout
+	}
+	return defaultDHCPTimeout
+}
+
 func (m *Uplinks) now() time.Time {
 	if m.Now != nil {
 		return m.Now()
