@@ -70,7 +70,9 @@ type dhcpClient struct {
 	report func(s dhcpState, l *Lease, err error)
 
 	carrier <-chan bool
-	lease   *Lease
+	// carrierWait bounds the wait for a first carrier.
+	carrierWait time.Duration
+	lease       *Lease
 }
 
 // run drives the state machine until ctx ends. It never removes the address
@@ -80,17 +82,24 @@ func (c *dhcpClient) run(ctx context.Context, carrierUp bool) {
 	if c.lease != nil {
 		state = stateReboot
 	}
+	if !carrierUp {
+		// Some drivers never report a carrier: wait for one only so long,
+		// then try anyway.
+		c.report(stateNoCarrier, c.lease, nil)
+		if !c.waitCarrier(ctx, c.after(c.carrierWait)) && ctx.Err() != nil {
+			return
+		}
+		carrierUp = true
+	}
 	for ctx.Err() == nil {
 		if !carrierUp {
 			c.report(stateNoCarrier, c.lease, nil)
-			if carrierUp = c.waitCarrier(ctx); !carrierUp {
+			if !c.waitCarrier(ctx, nil) {
 				return
 			}
-			state = c.afterCarrier()
+			carrierUp, state = true, c.afterCarrier()
 		}
-		var next dhcpState
-		next, carrierUp = c.step(ctx, state)
-		state = next
+		state, carrierUp = c.step(ctx, state)
 	}
 }
 
@@ -120,11 +129,14 @@ func (c *dhcpClient) step(ctx context.Context, s dhcpState) (dhcpState, bool) {
 	return stateInit, true
 }
 
-// waitCarrier blocks until the carrier is back; false means ctx ended.
-func (c *dhcpClient) waitCarrier(ctx context.Context) bool {
+// waitCarrier blocks until the carrier is back (true), or until ctx ends or
+// timeout fires (false). A nil timeout never fires.
+func (c *dhcpClient) waitCarrier(ctx context.Context, timeout <-chan time.Time) bool {
 	for {
 		select {
 		case <-ctx.Done():
+			return false
+		case <-timeout:
 			return false
 		case up := <-c.carrier:
 			if up {

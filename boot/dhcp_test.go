@@ -24,10 +24,12 @@ type harness struct {
 	events  chan string
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// startCarrier is the carrier when the client starts.
+	startCarrier bool
 }
 
 func newHarness(t *testing.T, p *pool) *harness {
-	h := &harness{t: t, clk: newFakeClock(), srv: newFakeServer(), carrier: make(chan bool, 1), events: make(chan string, 16)}
+	h := &harness{t: t, clk: newFakeClock(), srv: newFakeServer(), carrier: make(chan bool, 1), events: make(chan string, 16), startCarrier: true}
 	if p != nil {
 		h.srv.setAnswer(p.answer)
 	}
@@ -38,7 +40,7 @@ func newHarness(t *testing.T, p *pool) *harness {
 		bind:    func(_, l *Lease) error { h.events <- "bind " + l.Address().String(); return nil },
 		unbind:  func(l *Lease) { h.events <- "unbind " + l.Address().String() },
 		report:  func(dhcpState, *Lease, error) {},
-		carrier: h.carrier,
+		carrier: h.carrier, carrierWait: 5 * time.Second,
 	}
 	return h
 }
@@ -46,7 +48,7 @@ func newHarness(t *testing.T, p *pool) *harness {
 func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
-	go func() { defer close(h.done); h.c.run(ctx, true) }()
+	go func() { defer close(h.done); h.c.run(ctx, h.startCarrier) }()
 	h.t.Cleanup(func() { h.cancel(); <-h.done })
 }
 
@@ -236,4 +238,21 @@ func TestLeaseAddressFromYiaddrAndMask(t *testing.T) {
 	if got, want := l.Address(), netip.MustParsePrefix("10.0.0.50/24"); got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
+}
+
+// Without a carrier the client waits, boundedly, and DISCOVERs as soon as
+// the carrier comes; a driver that never reports one is tried anyway.
+func TestDHCPWaitsForFirstCarrierBoundedly(t *testing.T) {
+	h := newHarness(t, testPool())
+	h.startCarrier = false
+	h.start()
+	<-h.clk.waits
+	h.carrier <- true
+	h.expectSent("DISCOVER 255.255.255.255:67")
+
+	h2 := newHarness(t, testPool())
+	h2.startCarrier = false
+	h2.start()
+	h2.expectWait(5 * time.Second)
+	h2.expectSent("DISCOVER 255.255.255.255:67")
 }

@@ -320,6 +320,10 @@ func (u *uplink) status() UplinkStatus {
 	return st
 }
 
+// firstCarrierWait bounds how long an uplink that never had a carrier waits
+// for one before it sends DHCP anyway.
+const firstCarrierWait = 5 * time.Second
+
 // openDHCP opens the client for one exchange: before an address is bound a
 // raw socket (the interface has no address to send from), after it a UDP
 // socket on the leased address, which renewals are unicast from.
