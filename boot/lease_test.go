@@ -104,3 +104,23 @@ func TestRenderResolvConf(t *testing.T) {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A saved lease is read back from disk at start; whatever the file holds,
+// decoding must fail cleanly or give a lease whose accessors work.
+func FuzzUnmarshalLease(f *testing.F) {
+	l := savedTestLease(&testing.T{}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	good, _ := l.marshal("up0")
+	f.Add(good)
+	f.Add([]byte(`{"ack":"AQ=="}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, _, err := unmarshalLease(b)
+		if err != nil {
+			return
+		}
+		_ = l.Address()
+		_ = l.Routes()
+		_, _, _ = l.T1(), l.T2(), l.Expiry()
+		_, _, _ = l.DNS(), l.MTU(), l.Server()
+	})
+}

@@ -97,12 +97,8 @@ func (u *uplink) run(ctx context.Context) {
 
 // prepare brings the link up with its MTU and hostname before any packet.
 func (u *uplink) prepare() error {
-	if mtu := u.m.Config.MTU[u.name]; mtu > 0 {
+	if mtu := u.m.Config.MTUFor(u.name); mtu > 0 {
 		if err := links.SetMTU(u.index, mtu); err != nil {
-			return err
-		}
-	} else if u.ip.MTU > 0 {
-		if err := links.SetMTU(u.index, u.ip.MTU); err != nil {
 			return err
 		}
 	}
@@ -157,7 +153,7 @@ func (u *uplink) bind(old, l *Lease) error {
 			return err
 		}
 	}
-	if mtu := l.MTU(); mtu > 0 && u.m.Config.MTU[u.name] == 0 && u.ip.MTU == 0 {
+	if mtu := l.MTU(); mtu > 0 && u.m.Config.MTUFor(u.name) == 0 {
 		if err := links.SetMTU(u.index, mtu); err != nil {
 			return err
 		}

@@ -16,6 +16,10 @@ import (
 //	ip=<client>:<peer>:<gw>:<netmask>:<hostname>:<if>:<autoconf>[:[<mtu>][:<mac>]]
 //
 // IPv6 addresses go in brackets so their colons do not split fields.
+// Choices where the sources are silent or differ: a client without autoconf
+// is static; 0.0.0.0 means "not given" (PXE loaders write it); an IPv4
+// client without netmask gets its class's mask as in the kernel, an IPv6
+// one /64; any problem skips the whole entry.
 
 // autoconfWords maps every method word either accepts to its normal form.
 var autoconfWords = map[string]Autoconf{
@@ -109,10 +113,10 @@ func parseLong(f []string) (IPConfig, error) {
 	if err != nil || peer.IsMulticast() {
 		return IPConfig{}, fmt.Errorf("bad peer address %q", f[1])
 	}
+	c.Peer = peer
 	if c.Gateway, err = parseAddr(f[2], false); err != nil || c.Gateway.IsMulticast() {
 		return IPConfig{}, fmt.Errorf("bad gateway %q", f[2])
 	}
-	c.Peer = peer
 	mbits, mfamily, err := parseNetmask(f[3])
 	if err != nil {
 		return IPConfig{}, fmt.Errorf("bad netmask %q", f[3])

@@ -44,6 +44,7 @@ func TestParseIP(t *testing.T) {
 		{"eth0:dhcp:9000:", IPConfig{Interface: "eth0", Method: AutoDHCP, MTU: 9000}},
 		{"eth0:dhcp::52:54:00:12:34:56", IPConfig{Interface: "eth0", Method: AutoDHCP, MAC: mac("52:54:00:12:34:56")}},
 		{"eth0:dhcp:1500:52:54:00:12:34:56", IPConfig{Interface: "eth0", Method: AutoDHCP, MTU: 1500, MAC: mac("52:54:00:12:34:56")}},
+		{"eth0:dhcp:1500:52:54:00:12:34:56:", IPConfig{Interface: "eth0", Method: AutoDHCP, MTU: 1500, MAC: mac("52:54:00:12:34:56")}},
 		{"eth0:dhcp6::52-54-00-AB-CD-EF", IPConfig{Interface: "eth0", Method: AutoDHCP6, MAC: mac("52:54:00:ab:cd:ef")}},
 
 		// Kernel long form.
@@ -178,6 +179,8 @@ func TestParseIPWarnings(t *testing.T) {
 		{":::::..:dhcp", `bad interface name ".."`},
 		{"[fd00::2:::64::eth0:none", `unclosed bracket`},
 		{"[fd00::2]x:::64::eth0:none", `bad client address "[fd00::2]x"`},
+		{"ethé:dhcp", `bad interface name "ethé": contains 'é'`},
+		{"eth%d:dhcp", `bad interface name "eth%d": contains '%'`},
 		{"dhcp,abc", `bad DHCP client identifier "dhcp,abc"`},
 		{"dhcp,256,abc", `bad DHCP client identifier type "256"`},
 		{"off,1,abc", `unknown autoconf method "off,1,abc"`},

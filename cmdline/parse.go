@@ -59,6 +59,8 @@ func readConfig(path string) (content, warning string) {
 	// Stat first: opening a FIFO for reading would block start-up.
 	fi, err := os.Stat(path)
 	switch {
+	case path == os.DevNull: // the way to say "no config file"
+		return "", ""
 	case errors.Is(err, fs.ErrNotExist):
 		return "", ""
 	case err != nil:
@@ -87,7 +89,7 @@ func (f flag) String() string {
 	if f.eq {
 		s += "=" + f.val
 	}
-	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' }) {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r == ' ' || r == '"' || !strconv.IsPrint(r) }) {
 		return strconv.Quote(s)
 	}
 	return s

@@ -126,6 +126,8 @@ func TestParseKeyWarnings(t *testing.T) {
 		rest Config // what is still applied
 	}{
 		{"nameserver=banana", `nameserver=banana: bad nameserver address "banana"`, Config{}},
+		{"nameserver=fe80::1%eth/0", `nameserver=fe80::1%eth/0: bad nameserver address "fe80::1%eth/0"`, Config{}},
+		{"nameserver=::%eth0", `nameserver=::%eth0: bad nameserver address "::%eth0"`, Config{}},
 		{"nameserver=0.0.0.0", `nameserver=0.0.0.0: bad nameserver address "0.0.0.0"`, Config{}},
 		{"nameserver", `nameserver: missing value`, Config{}},
 		{"ifname=lan0", `ifname=lan0: want <name>:<mac>, got "lan0"`, Config{}},
@@ -144,6 +146,7 @@ func TestParseKeyWarnings(t *testing.T) {
 		{"nodenet.dhcp-timeout=5s", `nodenet.dhcp-timeout=5s: bad number of seconds "5s"`, Config{}},
 		{"nodenet.debug=maybe", `nodenet.debug=maybe: bad boolean "maybe": want 1/true/yes/on or 0/false/no/off`, Config{}},
 		{"nodenet.uplink=eth0", `nodenet.uplink=eth0: unknown nodenet flag`, Config{}},
+		{"ip=eth\xff:dhcp", `"ip=eth\xff:dhcp": bad interface name "eth\xff": contains byte 0xff`, Config{}},
 		{`ip="eth0:dhcp x"`, `"ip=eth0:dhcp x": unknown autoconf method "dhcp x"`, Config{}},
 	} {
 		got := Parse(tc.flag, "")

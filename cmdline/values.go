@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Parsers for the values that several flags share: addresses, MACs,
@@ -29,11 +30,11 @@ func parseAddr(s string, zoneOK bool) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	if a.Zone() != "" && !zoneOK {
-		return netip.Addr{}, errors.New("zone not allowed")
+	if z := a.Zone(); z != "" && (!zoneOK || checkIfname(z) != nil) {
+		return netip.Addr{}, fmt.Errorf("bad zone %q", z)
 	}
 	a = a.Unmap()
-	if a.IsUnspecified() {
+	if a.WithZone("").IsUnspecified() {
 		return netip.Addr{}, nil
 	}
 	return a, nil
@@ -189,7 +190,10 @@ func checkIfname(s string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '/' || c == ':' || c == '%' || c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("bad interface name %q: contains %q", s, c)
+			if r, _ := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError {
+				return fmt.Errorf("bad interface name %q: contains %q", s, r)
+			}
+			return fmt.Errorf("bad interface name %q: contains byte %#x", s, c)
 		}
 	}
 	return nil
