@@ -59,15 +59,15 @@ test: deps build vet
 demo: deps build
 	scripts/demo.sh
 
-bench:
-	bench/run.sh
+bench: deps build
+	NODENET_BIN=$(BIN) bench/run.sh
 
 clean:
 	rm -rf bin
 
-# Namespaces left by crashed test runs (nnt-*) and demos (nndemo-*).
+# Namespaces left by crashed test runs (nnt-*), demos (nndemo-*) and benchmarks (nnb-*).
 clean-netns:
-	@for ns in $$(ip netns list | awk '{print $$1}' | grep -E '^(nnt|nndemo)-' || true); do \
+	@for ns in $$(ip netns list | awk '{print $$1}' | grep -E '^(nnt|nndemo|nnb)-' || true); do \
 		pids=$$(ip netns pids "$$ns" 2>/dev/null || true); \
 		[ -z "$$pids" ] || kill -9 $$pids 2>/dev/null || true; \
 		ip netns delete "$$ns" && echo "deleted netns $$ns"; \

@@ -38,13 +38,7 @@ stop_pid() { # SIGTERM, up to 5 s, then SIGKILL
 	kill -KILL "$pid" 2>/dev/null || true
 }
 
-delete_netns() {
-	local ns=$1 pids
-	ip netns list | awk '{print $1}' | grep -qx "$ns" || return 0
-	pids=$(ip netns pids "$ns" 2>/dev/null || true)
-	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
-	ip netns delete "$ns"
-}
+. scripts/netns.sh
 
 cleanup() {
 	local rc=$?

@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -171,6 +172,12 @@ type result struct {
 }
 
 func runOnce(o options, run int, logf *os.File) (r result) {
+	tl := &timeline{w: logf}
+	defer func() {
+		if r.err != nil {
+			tl.printf("FAILED: %v", r.err)
+		}
+	}()
 	link, err := netlink.LinkByName(o.ifname)
 	if err != nil {
 		return result{err: err}
@@ -220,14 +227,20 @@ func runOnce(o options, run int, logf *os.File) (r result) {
 			select {
 			case <-done:
 				return
-			case _, ok := <-addrCh:
+			case u, ok := <-addrCh:
 				if !ok {
 					return
 				}
+				if u.LinkIndex == idx {
+					tl.printf("netlink: %s address %s", newDel(u.NewAddr), u.LinkAddress.String())
+				}
 				poke()
-			case _, ok := <-routeCh:
+			case u, ok := <-routeCh:
 				if !ok {
 					return
+				}
+				if u.LinkIndex == idx {
+					tl.printf("netlink: %s route %s", routeOp(u.Type), u.Route)
 				}
 				poke()
 			}
@@ -241,14 +254,49 @@ func runOnce(o options, run int, logf *os.File) (r result) {
 
 	cmd := exec.Command(o.cmd[0], o.cmd[1:]...)
 	cmd.Env = env
+	var pr, pw *os.File
 	if logf != nil {
-		cmd.Stdout, cmd.Stderr = logf, logf
+		// The client's output goes through a pipe so that every line gets
+		// its time since t0. The write end is an *os.File: Wait does not
+		// wait for the copy.
+		if pr, pw, err = os.Pipe(); err != nil {
+			return result{err: err}
+		}
+		cmd.Stdout, cmd.Stderr = pw, pw
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
+	tl.start(t0)
+	err = cmd.Start()
+	if pw != nil {
+		pw.Close()
+	}
+	if err != nil {
+		if pr != nil {
+			pr.Close()
+		}
 		return result{err: err}
+	}
+	if pr != nil {
+		copied := make(chan struct{})
+		go func() {
+			defer close(copied)
+			sc := bufio.NewScanner(pr)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				tl.printf("| %s", sc.Text())
+			}
+		}()
+		defer func() {
+			// After the kill: wait a little for the last lines, then drop
+			// the pipe (a child outside the process group may hold it).
+			select {
+			case <-copied:
+			case <-time.After(500 * time.Millisecond):
+			}
+			pr.Close()
+		}()
 	}
 	exited := make(chan struct{})
 	var waitErr error
@@ -288,6 +336,7 @@ func runOnce(o options, run int, logf *os.File) (r result) {
 		}
 		if ok {
 			r.elapsed = time.Since(t0)
+			tl.printf("configured: IPv4 address and default route on %s", o.ifname)
 			break
 		}
 	}
@@ -302,6 +351,7 @@ func runOnce(o options, run int, logf *os.File) (r result) {
 	}
 	if running {
 		r.hwmKB = vmHWM(cmd.Process.Pid)
+		tl.printf("client still running; VmHWM %d kB", r.hwmKB)
 	} else if o.daemon {
 		r.err = fmt.Errorf("daemon exited after configuring: %v", waitErr)
 		return r
@@ -317,6 +367,50 @@ func runOnce(o options, run int, logf *os.File) (r result) {
 		}
 	}
 	return r
+}
+
+// timeline writes log lines stamped with the time since the client started.
+type timeline struct {
+	w  *os.File
+	mu sync.Mutex
+	t0 time.Time
+}
+
+func (t *timeline) start(t0 time.Time) {
+	t.mu.Lock()
+	t.t0 = t0
+	t.mu.Unlock()
+}
+
+func (t *timeline) printf(format string, args ...any) {
+	if t.w == nil {
+		return
+	}
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	stamp := "[   before t0]"
+	if !t.t0.IsZero() {
+		stamp = fmt.Sprintf("[+%9.1f ms]", ms(now.Sub(t.t0)))
+	}
+	fmt.Fprintf(t.w, "%s %s\n", stamp, fmt.Sprintf(format, args...))
+}
+
+func newDel(isNew bool) string {
+	if isNew {
+		return "new"
+	}
+	return "del"
+}
+
+func routeOp(t uint16) string {
+	switch t {
+	case unix.RTM_NEWROUTE:
+		return "new"
+	case unix.RTM_DELROUTE:
+		return "del"
+	}
+	return fmt.Sprint(t)
 }
 
 // clean makes the interface look like nobody configured it: no IPv4
