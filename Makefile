@@ -16,7 +16,11 @@ BIN := bin/nodenet
 
 # Debian packages the namespace tests and the demo drive as real peers.
 DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
-	iputils-ping iproute2 util-linux ethtool
+	iputils-ping iproute2 util-linux ethtool openvswitch-switch
+
+# While make deps installs, this policy (when absent) stops dpkg from starting
+# services: openvswitch-switch would start OVS in the machine's own namespace.
+POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
 .PHONY: all deps build vet unit test demo bench clean clean-netns
 
@@ -32,6 +36,12 @@ deps:
 	if [ "$$(id -u)" != 0 ]; then echo "deps: missing:$$missing (run make deps as root)"; exit 0; fi; \
 	echo "deps: installing:$$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; \
+	policy=$(POLICY_RC_D); \
+	if [ ! -e "$$policy" ]; then \
+		trap 'rm -f "$$policy"' EXIT; \
+		printf '#!/bin/sh\n# make deps: start no service (openvswitch-switch would run OVS in the root netns)\nexit 101\n' >"$$policy"; \
+		chmod 755 "$$policy"; \
+	fi; \
 	apt-get -o DPkg::Lock::Timeout=600 update -q; \
 	apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing
 
