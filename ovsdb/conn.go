@@ -31,7 +31,7 @@ type Conn struct {
 	hooks    map[uint64]func(response) // run by the reader before the reply is handed over
 	monitors map[string]func(TableUpdates)
 	locks    map[string]*lockState
-	err      error                    // why the connection ended
+	err      error // why the connection ended
 
 	done chan struct{}
 }
