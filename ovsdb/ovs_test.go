@@ -102,12 +102,17 @@ func TestOVSBridgePortLifecycle(t *testing.T) {
 		t.Fatalf("EnsureBridge again: %v", err)
 	}
 
-	access := e.port(t, ovsdb.PortSpec{Bridge: "nnbr0", Name: "nnp10", Type: "internal", Tag: 10})
+	access := e.port(t, ovsdb.PortSpec{Bridge: "nnbr0", Name: "nnp10", Type: "internal", Tag: 10,
+		MTURequest: 1400, ExternalIDs: map[string]string{"member": "web"}})
 	if access.OFPort <= 0 {
 		t.Errorf("nnp10 ofport %d", access.OFPort)
 	}
-	if got := e.ovs.Vsctl(t, "get", "Port", "nnp10", "tag"); got != "10" {
-		t.Errorf("tag %q", got)
+	for col, want := range map[string]string{"Port nnp10 tag": "10", "Interface nnp10 mtu_request": "1400",
+		"Interface nnp10 mtu": "1400", "Port nnp10 external_ids:member": "web"} {
+		args := append([]string{"get"}, strings.Fields(col)...)
+		if got := strings.Trim(e.ovs.Vsctl(t, args...), `"`); got != want {
+			t.Errorf("%s = %q, want %q", col, got, want)
+		}
 	}
 	e.port(t, ovsdb.PortSpec{Bridge: "nnbr0", Name: "nntrunk", Type: "internal", Trunks: []int{10, 20}})
 	if got := e.ovs.Vsctl(t, "get", "Port", "nntrunk", "trunks"); got != "[10, 20]" {
