@@ -268,7 +268,9 @@ func (c *Conn) serverRequest(msg message) {
 		if len(params) == 0 {
 			params = json.RawMessage("[]")
 		}
-		c.send(map[string]any{"result": params, "error": nil, "id": msg.ID})
+		// Not on the reader: a write that waits for the server must never
+		// stop us reading what the server is trying to send.
+		go c.send(map[string]any{"result": params, "error": nil, "id": msg.ID})
 	case "update":
 		c.dispatchUpdate(msg.Params)
 	case "locked":
