@@ -35,6 +35,12 @@ type OVS struct {
 	vs *ovsProc // ovs-vswitchd
 }
 
+// ExecArgs returns `ip netns exec NAME`, the prefix that runs a program in
+// this namespace, for seams that take a command prefix (boot.OVSSupervisor.Wrap).
+func (n *Netns) ExecArgs() []string {
+	return ipCmd("netns", "exec", n.Name).Args
+}
+
 // ovsProc is one running OVS daemon.
 type ovsProc struct {
 	name string
