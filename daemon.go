@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 type daemonFlags struct {
 	cmdline, config, stateDir, socket, resolvConf string
+	ovsdb, ovsSupervise, ovsDir, datapath          string
 }
 
 func parseDaemonFlags(args []string, socket string) (daemonFlags, error) {
@@ -28,7 +30,32 @@ func parseDaemonFlags(args []string, socket string) (daemonFlags, error) {
 	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/nodenet", "state `directory`")
 	fs.StringVar(&f.socket, "socket", socket, "control socket `path`")
 	fs.StringVar(&f.resolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf `path` to write (empty: never)")
-	return f, fs.Parse(args)
+	fs.StringVar(&f.ovsdb, "ovsdb", "unix:/run/openvswitch/db.sock", "OVSDB `address` (unix:PATH or tcp:HOST:PORT)")
+	fs.StringVar(&f.ovsSupervise, "ovs-supervise", boot.OVSAuto, "run ovsdb-server and ovs-vswitchd: auto, always or never")
+	fs.StringVar(&f.ovsDir, "ovs-dir", "", "`directory` for a supervised OVS's database, pid files and logs (default: OVS's own)")
+	fs.StringVar(&f.datapath, "datapath", "", "OVS datapath: auto, system or netdev (default: nodenet.datapath=, else auto)")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	return f, f.check()
+}
+
+// check refuses flag values the daemon cannot start with.
+func (f daemonFlags) check() error {
+	switch f.ovsSupervise {
+	case boot.OVSAuto, boot.OVSAlways, boot.OVSNever:
+	default:
+		return fmt.Errorf("--ovs-supervise %q: want auto, always or never", f.ovsSupervise)
+	}
+	switch f.datapath {
+	case "", "auto", boot.DatapathSystem, boot.DatapathNetdev:
+	default:
+		return fmt.Errorf("--datapath %q: want auto, system or netdev", f.datapath)
+	}
+	if !strings.HasPrefix(f.ovsdb, "unix:") && !strings.HasPrefix(f.ovsdb, "tcp:") {
+		return fmt.Errorf("--ovsdb %q: want unix:PATH or tcp:HOST:PORT", f.ovsdb)
+	}
+	return nil
 }
 
 // runDaemon is `nodenet daemon`. Signal handlers are installed before
@@ -62,14 +89,17 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 		Config: cfg, StateDir: f.stateDir, ResolvConf: f.resolvConf, Log: log,
 		SetHostname: boot.SetHostname,
 	}
+	ovs := newOVSService(f, datapathWanted(f.datapath, cfg.Datapath), log)
 	srv := &api.Server{Socket: f.socket, Log: log, Status: func() api.Status {
-		return api.Status{Version: version, Uplinks: uplinks.Status()}
+		return api.Status{Version: version, Uplinks: uplinks.Status(), OVS: ovs.status()}
 	}}
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 	log.Info("nodenet started", "version", version, "socket", f.socket, "state_dir", f.stateDir)
 
+	// Uplinks never wait for OVS: both start now, side by side.
+	ovs.run(ctx)
 	uplinksDone := make(chan error, 1)
 	go func() { uplinksDone <- uplinks.Run(ctx) }()
 	serveDone := make(chan error, 1)
@@ -95,4 +125,15 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 	case <-shutdownCtx.Done():
 	}
 	return nil
+}
+
+// datapathWanted: the --datapath flag, else the kernel flag, else auto.
+func datapathWanted(flagValue, kernelFlag string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if kernelFlag != "" {
+		return kernelFlag
+	}
+	return "auto"
 }

@@ -31,6 +31,39 @@ func printStatus(w io.Writer, st api.Status) {
 		}
 	}
 	fmt.Fprintln(w)
+	if st.OVS != nil {
+		printOVS(w, st.OVS)
+	}
+}
+
+// printOVS renders the Open vSwitch part of the status.
+func printOVS(w io.Writer, o *api.OVSStatus) {
+	db := "not connected"
+	if o.DB.Connected {
+		db = "connected"
+	}
+	name := "Open vSwitch"
+	if o.Version != "" {
+		name += " " + o.Version
+	}
+	fmt.Fprintf(w, "%s: ovsdb %s (%s)", name, db, o.DB.Addr)
+	if !o.DB.Connected && o.DB.LastError != "" {
+		fmt.Fprintf(w, ": %s", o.DB.LastError)
+	}
+	d := o.Daemons
+	fmt.Fprintf(w, "\n  daemons: supervise=%s ovsdb-server=%s ovs-vswitchd=%s restarts=%d\n",
+		d.Mode, d.DBServer, d.Vswitchd, d.Restarts)
+	if d.LastError != "" {
+		fmt.Fprintf(w, "  daemons' last error: %s\n", d.LastError)
+	}
+	switch {
+	case o.DatapathError != "":
+		fmt.Fprintf(w, "  datapath: error: %s\n", o.DatapathError)
+	case o.Datapath.Reason != "":
+		fmt.Fprintf(w, "  datapath: %s (%s)\n", o.Datapath.Type, o.Datapath.Reason)
+	default:
+		fmt.Fprintf(w, "  datapath: %s\n", orDash(o.Datapath.Type))
+	}
 }
 
 func leaseSummary(l *boot.LeaseTimes) string {

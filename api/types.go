@@ -1,12 +1,25 @@
 // Package api serves nodenet's control socket (HTTP/1.1 + JSON on a unix socket) and is its Go client.
 package api
 
-import "nodenet/boot"
+import (
+	"nodenet/boot"
+	"nodenet/ovsdb"
+)
 
 // Status is the body of GET /v1/status.
 type Status struct {
 	Version string              `json:"version"`
 	Uplinks []boot.UplinkStatus `json:"uplinks"`
+	OVS     *OVSStatus          `json:"ovs,omitempty"`
+}
+
+// OVSStatus is Open vSwitch as nodenet sees it.
+type OVSStatus struct {
+	Datapath      boot.Datapath  `json:"datapath"`
+	DatapathError string         `json:"datapath_error,omitempty"`
+	Daemons       boot.OVSStatus `json:"daemons"`
+	DB            ovsdb.Status   `json:"ovsdb"`
+	Version       string         `json:"version,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.

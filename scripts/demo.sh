@@ -111,7 +111,9 @@ echo "cmdline: $(cat "$tmp/cmdline")"
 # unshare --uts: a hostname nodenet sets stays in the demo.
 ip netns exec "$NODE" unshare --uts "$BIN" daemon \
 	--cmdline "$tmp/cmdline" --config /dev/null --state-dir "$tmp/state" \
-	--socket "$sock" --resolv-conf "$tmp/resolv.conf" >"$tmp/daemon.log" 2>&1 &
+	--socket "$sock" --resolv-conf "$tmp/resolv.conf" \
+	--ovs-supervise always --ovs-dir "$tmp/ovs" --ovsdb "unix:$tmp/ovs/db.sock" \
+	>"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 echo "started (pid $daemon_pid); waiting up to ${WAIT_SECS}s for both uplinks to get an address"
 
@@ -123,6 +125,13 @@ until has_addr up0 && has_addr up1; do
 	sleep 0.2
 done
 echo "both uplinks addressed after $((SECONDS - start))s"
+# nodenet runs ovsdb-server and ovs-vswitchd itself (files under $tmp/ovs).
+until nodenet status --json | grep -q '"connected": *true'; do
+	kill -0 "$daemon_pid" 2>/dev/null || die "nodenet daemon exited"
+	[ $((SECONDS - start)) -lt "$WAIT_SECS" ] || die "OVS not connected after ${WAIT_SECS}s"
+	sleep 0.2
+done
+echo "Open vSwitch started by nodenet and connected after $((SECONDS - start))s"
 
 section "nodenet status"
 nodenet status

@@ -30,6 +30,11 @@ type DaemonOptions struct {
 	ExtraArgs  []string // appended to the daemon's arguments
 	Env        []string // added to the daemon's environment ("KEY=value")
 	Binary     string   // the nodenet binary; default BuildNodenet(t)
+	// OVS, when set, is the test's Open vSwitch the daemon connects to.
+	// Without it the daemon gets an OVSDB socket nobody serves. Either way
+	// it starts no OVS of its own and loads no kernel module (--ovs-supervise
+	// never, --datapath netdev); ExtraArgs can say otherwise.
+	OVS *OVS
 	// AllowExit stops the cleanup from failing the test when the daemon
 	// exited by itself (a crash, unless the test expects it).
 	AllowExit bool
@@ -138,8 +143,18 @@ func (d *Daemon) Args() []string {
 		"--state-dir", d.StateDir,
 		"--socket", d.Socket,
 		"--resolv-conf", d.ResolvConf,
+		"--ovsdb", d.ovsdbAddr(),
+		"--ovs-supervise", "never",
+		"--datapath", "netdev",
 	}
 	return append(args, d.Options.ExtraArgs...)
+}
+
+func (d *Daemon) ovsdbAddr() string {
+	if d.Options.OVS != nil {
+		return d.Options.OVS.DB
+	}
+	return "unix:" + filepath.Join(d.StateDir, "no-ovs.sock")
 }
 
 // Command returns an unstarted second daemon with the same arguments and

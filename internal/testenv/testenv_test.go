@@ -37,6 +37,9 @@ func fakeDaemon(args []string) {
 	fs.String("state-dir", "", "")
 	socket := fs.String("socket", "", "")
 	fs.String("resolv-conf", "", "")
+	for _, name := range []string{"ovsdb", "ovs-supervise", "datapath"} {
+		fs.String(name, "", "")
+	}
 	fs.Parse(args[1:])
 
 	sigs := make(chan os.Signal, 1)
