@@ -19,7 +19,7 @@ import (
 
 type daemonFlags struct {
 	cmdline, config, stateDir, socket, resolvConf string
-	ovsdb, ovsSupervise, ovsDir, datapath          string
+	ovsdb, ovsSupervise, ovsDir, datapath         string
 }
 
 func parseDaemonFlags(args []string, socket string) (daemonFlags, error) {
