@@ -3,6 +3,7 @@ package ovsdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -35,6 +36,9 @@ func (c *Conn) Lock(ctx context.Context, name string) error {
 	var res lockResult
 	if err := c.call(ctx, "lock", []any{name}, &res); err != nil {
 		c.forgetLock(name)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			c.withdrawLock(name) // the server may have queued or granted it
+		}
 		return err
 	}
 	if res.Locked {
@@ -46,7 +50,8 @@ func (c *Conn) Lock(ctx context.Context, name string) error {
 		return nil
 	case <-ctx.Done():
 		// Withdraw, or the server would grant it to us later, unasked.
-		c.Unlock(context.WithoutCancel(ctx), name)
+		c.forgetLock(name)
+		c.withdrawLock(name)
 		return fmt.Errorf("ovsdb lock %q: %w", name, ctx.Err())
 	case <-c.done:
 		return fmt.Errorf("ovsdb lock %q: %w", name, c.Err())
@@ -56,7 +61,9 @@ func (c *Conn) Lock(ctx context.Context, name string) error {
 // Steal takes the named lock from whoever holds it.
 func (c *Conn) Steal(ctx context.Context, name string) error {
 	c.mu.Lock()
-	if _, ok := c.locks[name]; !ok {
+	if st, ok := c.locks[name]; !ok || isClosed(st.lost) {
+		// Taking back a stolen lock starts a new holding: LockLost must
+		// not report the old loss.
 		c.locks[name] = &lockState{granted: make(chan struct{}), lost: make(chan struct{})}
 	}
 	c.mu.Unlock()
@@ -72,6 +79,18 @@ func (c *Conn) Steal(ctx context.Context, name string) error {
 func (c *Conn) Unlock(ctx context.Context, name string) error {
 	c.forgetLock(name)
 	return c.call(ctx, "unlock", []any{name}, nil)
+}
+
+// withdrawLock sends unlock for name without waiting for the answer: the
+// caller's context has ended. The server handles requests in order, so a
+// later lock of the same name comes after it.
+func (c *Conn) withdrawLock(name string) {
+	id, _, err := c.register(nil)
+	if err != nil {
+		return
+	}
+	c.unregister(id) // its answer is dropped
+	c.send(map[string]any{"method": "unlock", "params": []any{name}, "id": id})
 }
 
 // LockLost is closed when the named lock, once granted, was stolen. It is
@@ -118,6 +137,15 @@ func (c *Conn) closeLockChan(params json.RawMessage, granted bool) {
 	case <-ch:
 	default:
 		close(ch)
+	}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -91,18 +91,24 @@ func (c *Conn) Monitor(ctx context.Context, db, id string, reqs map[string]Monit
 	c.mu.Lock()
 	c.monitors[id] = handler
 	c.mu.Unlock()
+	var hookErr error // set by the reader before it hands over the reply
 	hook := func(resp response) {
 		if isError(resp.err) {
 			return
 		}
 		updates, err := decodeUpdates(resp.result)
 		if err != nil {
-			c.shutdown(fmt.Errorf("%w: monitor %s: %v", ErrDisconnected, id, err))
+			hookErr = fmt.Errorf("%w: monitor %s: %v", ErrDisconnected, id, err)
+			c.shutdown(hookErr)
 			return
 		}
 		handler(updates)
 	}
 	err := c.callHook(ctx, "monitor", []any{db, id, reqs}, nil, hook)
+	if err == nil && hookErr != nil {
+		// The handler never got the initial contents.
+		err = fmt.Errorf("ovsdb monitor: %w", hookErr)
+	}
 	if err != nil {
 		c.mu.Lock()
 		delete(c.monitors, id)

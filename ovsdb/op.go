@@ -132,11 +132,11 @@ func (o Operation) MarshalJSON() ([]byte, error) {
 	case "update":
 		m["where"], m["row"] = where, nonNilRow(o.Row)
 	case "mutate":
-		m["where"], m["mutations"] = where, o.Mutations
+		m["where"], m["mutations"] = where, nonNil(o.Mutations)
 	case "delete":
 		m["where"] = where
 	case "wait":
-		m["where"], m["columns"], m["until"] = where, o.Columns, o.Until
+		m["where"], m["columns"], m["until"] = where, nonNil(o.Columns), o.Until
 		rows := o.Rows
 		if rows == nil {
 			rows = []Row{}
@@ -147,6 +147,14 @@ func (o Operation) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(m)
+}
+
+// nonNil keeps a required array member from encoding as null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func nonNilRow(r Row) Row {

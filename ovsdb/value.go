@@ -60,10 +60,14 @@ func (m Map) MarshalJSON() ([]byte, error) {
 		pairs = append(pairs, [2]any{k, v})
 	}
 	sort.Slice(pairs, func(i, j int) bool {
-		return fmt.Sprint(pairs[i][0]) < fmt.Sprint(pairs[j][0])
+		return sortKey(pairs[i][0]) < sortKey(pairs[j][0])
 	})
 	return pair("map", pairs)
 }
+
+// sortKey orders map keys; the type is part of it so that keys of
+// different types that print alike still sort the same way every time.
+func sortKey(k any) string { return fmt.Sprintf("%T:%v", k, k) }
 
 // UnmarshalJSON decodes a row, each column with DecodeValue.
 func (r *Row) UnmarshalJSON(data []byte) error {
