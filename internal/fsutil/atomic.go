@@ -55,3 +55,12 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// RemoveDurable removes path (a file or an empty directory) and syncs its
+// directory, so the removal survives a power cut. A missing path is fine.
+func RemoveDurable(path string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}

@@ -1,0 +1,22 @@
+package links
+
+import (
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+)
+
+// IndexOf returns the index of the link called name (in nodenet's netns).
+func IndexOf(name string) (int, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("link %s: %w", name, err)
+	}
+	return l.Attrs().Index, nil
+}
+
+// Exists reports whether a link called name exists (in nodenet's netns).
+func Exists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
