@@ -22,7 +22,7 @@ DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
 # services: openvswitch-switch would start OVS in the machine's own namespace.
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
-.PHONY: all deps build vet unit test demo bench clean clean-netns
+.PHONY: all deps build vet unit test demo bench bench-ovs clean clean-netns
 
 all: build
 
@@ -69,8 +69,14 @@ test: deps build vet
 demo: deps build
 	scripts/demo.sh
 
+# Both benchmarks: uplink start-up, then OVS ports (bench/README.md).
 bench: deps build
 	NODENET_BIN=$(BIN) bench/run.sh
+	bench/ovs.sh
+
+# OVS ports alone; PORTS=100 for a quick check.
+bench-ovs: deps
+	bench/ovs.sh
 
 clean:
 	rm -rf bin
