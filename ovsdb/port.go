@@ -163,8 +163,8 @@ func (c *Client) updatePort(ctx context.Context, b Bridge, p Port, spec PortSpec
 	if err := checkOwner("port", p.Name, p.ExternalIDs, spec.Owner); err != nil {
 		return Interface{}, err
 	}
-	if !slices.Contains(b.Ports, p.UUID) {
-		return Interface{}, fmt.Errorf("port %q exists on another bridge than %q", p.Name, spec.Bridge)
+	if on, err := c.bridgeOfPort(ctx, p.UUID); err != nil || on != spec.Bridge {
+		return Interface{}, fmt.Errorf("port %q exists, not on bridge %q (on %q): %v", p.Name, spec.Bridge, on, orNone(err))
 	}
 	iface, ok := c.cache.Interface(spec.Name)
 	if !ok || len(p.Interfaces) != 1 || p.Interfaces[0] != iface.UUID {
@@ -259,15 +259,27 @@ func (c *Client) DeletePort(ctx context.Context, name, owner string) error {
 	if err := checkOwner("port", name, p.ExternalIDs, owner); err != nil {
 		return err
 	}
-	b, ok := c.cache.BridgeOfPort(p.UUID)
-	if !ok {
-		return nil // unreferenced: the database drops it by itself
-	}
-	op := Mutate(TableBridge, []Mutation{DeleteFrom("ports", SetOf(p.UUID))}, Eq("_uuid", b.UUID))
+	// The server finds the bridge holding it: the cache does not follow
+	// Bridge.ports (see vswitchMonitor). A port no bridge holds is gone
+	// already: the database drops unreferenced ports by itself.
+	held := SetOf(p.UUID)
+	op := Mutate(TableBridge, []Mutation{DeleteFrom("ports", held)}, Includes("ports", held))
 	if _, err := c.commit(ctx, op); err != nil {
-		return fmt.Errorf("delete port %q from bridge %q: %w", name, b.Name, err)
+		return fmt.Errorf("delete port %q: %w", name, err)
 	}
 	return nil
+}
+
+// bridgeOfPort asks the server which bridge holds the port.
+func (c *Client) bridgeOfPort(ctx context.Context, port UUID) (string, error) {
+	res, err := c.Transact(ctx, Select(TableBridge, []string{"name"}, Includes("ports", SetOf(port))))
+	if err != nil {
+		return "", err
+	}
+	if len(res[0].Rows) != 1 {
+		return "", fmt.Errorf("port %s: held by %d bridges", port, len(res[0].Rows))
+	}
+	return String(res[0].Rows[0]["name"]), nil
 }
 
 // interfaceError returns ovs-vswitchd's error for the interface, if any.
