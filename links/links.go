@@ -144,8 +144,12 @@ func onLink(index int, what string, fn func(netlink.Link) error) error {
 	return nil
 }
 
-// IsNotExist reports whether err says the object is already gone.
+// IsNotExist reports whether err says the object is already gone. A
+// lookup by name or index reports that as netlink.LinkNotFoundError, not
+// as ENODEV.
 func IsNotExist(err error) bool {
+	var notFound netlink.LinkNotFoundError
 	return errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) ||
-		errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENODEV)
+		errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENODEV) ||
+		errors.As(err, &notFound)
 }
