@@ -1,0 +1,169 @@
+package lan
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/vishvananda/netns"
+
+	"nodenet/links"
+	"nodenet/ovsdb"
+)
+
+// bridgeDriver: a LAN is an OVS bridge; members are veths (peer in the
+// member's netns) or taps on it; the bridge's internal port holds the
+// gateway address.
+type bridgeDriver struct{ m *Manager }
+
+func (d *bridgeDriver) limits() limits { return limits{forwards: true} }
+
+// owner marks OVS objects as this network's (external_ids:nodenet).
+func owner(n *network) string { return "lan:" + n.settings.Name }
+
+func bridgeName(n *network) string { return links.Name("nnb", n.settings.Name) }
+
+func (d *bridgeDriver) datapath() string {
+	if d.m.Datapath == nil {
+		return "system"
+	}
+	return d.m.Datapath()
+}
+
+func (d *bridgeDriver) create(ctx context.Context, n *network) error {
+	br := bridgeName(n)
+	_, err := d.m.OVS.EnsureBridge(ctx, ovsdb.BridgeSpec{Name: br, DatapathType: d.datapath(),
+		Owner: owner(n), MTURequest: n.settings.MTU,
+		ExternalIDs: map[string]string{"network": n.settings.Name}})
+	if err != nil {
+		return Errorf(Internal, "create %s: bridge %s: %w", n.settings.Name, br, err)
+	}
+	if err := d.configureGateway(n, br); err != nil {
+		undo := d.m.OVS.DeleteBridge(context.WithoutCancel(ctx), br, owner(n))
+		return Errorf(Internal, "create %s: gateway on %s: %w (undo: %v)", n.settings.Name, br, err, orOK(undo))
+	}
+	return nil
+}
+
+// configureGateway puts the gateway address on the bridge's internal port
+// and turns IPv4 forwarding on, so members reach beyond the LAN.
+func (d *bridgeDriver) configureGateway(n *network, br string) error {
+	if !n.addr.gateway.IsValid() {
+		return nil
+	}
+	idx, err := links.IndexOf(br)
+	if err != nil {
+		return err
+	}
+	gw := links.Addr{Prefix: netip.PrefixFrom(n.addr.gateway, n.addr.prefix.Bits()), Valid: links.Forever}
+	if err := links.SetUp(idx); err != nil {
+		return err
+	}
+	if err := links.ReplaceAddr(idx, gw); err != nil {
+		return err
+	}
+	return links.SetSysctl(netns.None(), "net/ipv4/ip_forward", "1")
+}
+
+func (d *bridgeDriver) destroy(ctx context.Context, n *network) error {
+	br := bridgeName(n)
+	if err := d.m.OVS.DeleteBridge(ctx, br, owner(n)); err != nil {
+		return Errorf(Internal, "destroy %s: bridge %s: %w", n.settings.Name, br, err)
+	}
+	return nil
+}
+
+func hostIfname(n *network, m *Member) string {
+	prefix := "nnv"
+	if m.Kind == "tap" {
+		prefix = "nnt"
+	}
+	return links.Name(prefix, n.settings.Name, m.Name)
+}
+
+func (d *bridgeDriver) join(ctx context.Context, n *network, m *Member, plan joinPlan) error {
+	m.HostIfname = hostIfname(n, m)
+	mac, _ := checkMAC(plan.MAC)
+	if mac == nil {
+		mac = links.MAC(n.settings.Name, m.Name)
+	}
+	m.MAC = mac.String()
+	if err := d.makeLink(n, m, plan, mac); err != nil {
+		links.DeleteLink(m.HostIfname)
+		return Errorf(Internal, "join %s/%s: %w", n.settings.Name, m.Name, err)
+	}
+	_, err := d.m.OVS.EnsurePort(ctx, ovsdb.PortSpec{Bridge: bridgeName(n), Name: m.HostIfname,
+		Owner: owner(n), ExternalIDs: map[string]string{"member": m.Name}})
+	if err != nil {
+		links.DeleteLink(m.HostIfname)
+		return Errorf(Internal, "join %s/%s: OVS port %s: %w", n.settings.Name, m.Name, m.HostIfname, err)
+	}
+	return nil
+}
+
+// makeLink creates the member's interface and configures it.
+func (d *bridgeDriver) makeLink(n *network, m *Member, plan joinPlan, mac net.HardwareAddr) error {
+	if m.Kind == "tap" {
+		if err := links.CreateTap(m.HostIfname, n.settings.MTU, mac, -1, -1); err != nil {
+			return err
+		}
+		if d.datapath() == "netdev" {
+			return links.IsolateFromHost(m.HostIfname)
+		}
+		return nil
+	}
+	ns, _, err := links.OpenNetns(plan.netnsPath)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	peer := links.Name("nnp", n.settings.Name, m.Name)
+	if err := links.CreateVeth(m.HostIfname, peer, ns, plan.Ifname, mac, n.settings.MTU); err != nil {
+		return err
+	}
+	if d.datapath() == "netdev" {
+		if err := userspaceHygiene(ns, m.HostIfname, plan.Ifname); err != nil {
+			return err
+		}
+	}
+	if plan.address.IsValid() && !plan.dhcp {
+		return links.ConfigureInNS(ns, plan.Ifname, plan.address, n.addr.gateway)
+	}
+	return nil
+}
+
+// userspaceHygiene: on the netdev datapath OVS reads the host end with
+// AF_PACKET, so checksums must be filled in by the sender and the host end
+// must stay out of the node's own stack (TESTING.md).
+func userspaceHygiene(ns netns.NsHandle, host, peer string) error {
+	if err := links.TxChecksumOff(ns, peer); err != nil {
+		return err
+	}
+	return links.IsolateFromHost(host)
+}
+
+func (d *bridgeDriver) leave(ctx context.Context, n *network, m Member) error {
+	if err := d.m.OVS.DeletePort(ctx, m.HostIfname, owner(n)); err != nil {
+		return Errorf(Internal, "leave %s/%s: OVS port %s: %w", n.settings.Name, m.Name, m.HostIfname, err)
+	}
+	if err := links.DeleteLink(m.HostIfname); err != nil {
+		return Errorf(Internal, "leave %s/%s: %w", n.settings.Name, m.Name, err)
+	}
+	return nil
+}
+
+// checkNetns resolves a member's netns and checks it exists.
+func checkNetns(spec string) (string, error) {
+	ns, path, err := links.OpenNetns(spec)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", Errorf(NotFound, "netns %q does not exist", spec)
+	}
+	if err != nil {
+		return "", Errorf(Invalid, "netns %q: %v", spec, err)
+	}
+	ns.Close()
+	return path, nil
+}
+

@@ -1,0 +1,137 @@
+package lan
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"nodenet/ovsdb"
+)
+
+// Manager implements Network and Inventory. Operations on different
+// networks run in parallel; on one network they are serialized. Every
+// acknowledged change is in the state store before the call returns.
+type Manager struct {
+	StateDir string        // state lives in StateDir/lan
+	OVS      *ovsdb.Client // bridges and ports
+	// Datapath is the OVS datapath bridges get ("system" or "netdev").
+	Datapath func() string
+	// UplinkPrefixes are the uplinks' subnets, which a LAN must not overlap.
+	UplinkPrefixes func() []netip.Prefix
+	Log            *slog.Logger
+
+	// newDriver picks a type's driver; tests replace it.
+	newDriver func(NetworkType) driver
+
+	mu    sync.Mutex // guards nets
+	nets  map[string]*network
+	store store
+}
+
+// network is one LAN; mu serializes operations on it.
+type network struct {
+	mu       sync.Mutex
+	settings Settings
+	addr     addressing
+	members  map[string]Member
+	driver   driver
+	gone     bool // destroyed while a caller waited for mu
+}
+
+var _ Network = (*Manager)(nil)
+var _ Inventory = (*Manager)(nil)
+
+func (m *Manager) init() {
+	if m.nets == nil {
+		m.nets = map[string]*network{}
+		m.store = store{dir: filepath.Join(m.StateDir, "lan")}
+	}
+	if m.Log == nil {
+		m.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// driverFor returns the type's driver.
+func (m *Manager) driverFor(t NetworkType) driver {
+	if m.newDriver != nil {
+		return m.newDriver(t)
+	}
+	if t == Bridge {
+		return &bridgeDriver{m: m}
+	}
+	return unsupportedDriver{t}
+}
+
+// lookup returns the network locked, or a not_found error.
+func (m *Manager) lookup(name string) (*network, error) {
+	m.mu.Lock()
+	n := m.nets[name]
+	m.mu.Unlock()
+	if n == nil {
+		return nil, Errorf(NotFound, "network %q does not exist", name)
+	}
+	n.mu.Lock()
+	if n.gone {
+		n.mu.Unlock()
+		return nil, Errorf(NotFound, "network %q does not exist", name)
+	}
+	return n, nil
+}
+
+// List returns every network with its members, by name.
+func (m *Manager) List(ctx context.Context) ([]Info, error) {
+	m.mu.Lock()
+	m.init()
+	names := make([]string, 0, len(m.nets))
+	for name := range m.nets {
+		names = append(names, name)
+	}
+	m.mu.Unlock()
+	sort.Strings(names)
+	var out []Info
+	for _, name := range names {
+		if info, err := m.Get(ctx, name); err == nil {
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+// Get returns one network with its members.
+func (m *Manager) Get(ctx context.Context, name string) (Info, error) {
+	n, err := m.lookup(name)
+	if err != nil {
+		return Info{}, err
+	}
+	defer n.mu.Unlock()
+	return n.info(), nil
+}
+
+// Member returns one member.
+func (m *Manager) Member(ctx context.Context, network, nic string) (Member, error) {
+	n, err := m.lookup(network)
+	if err != nil {
+		return Member{}, err
+	}
+	defer n.mu.Unlock()
+	mem, ok := n.members[nic]
+	if !ok {
+		return Member{}, Errorf(NotFound, "network %q has no member %q", network, nic)
+	}
+	return mem, nil
+}
+
+func (n *network) info() Info {
+	info := Info{Settings: n.settings, Members: make([]Member, 0, len(n.members))}
+	for _, mem := range n.members {
+		info.Members = append(info.Members, mem)
+	}
+	sort.Slice(info.Members, func(i, j int) bool { return info.Members[i].Name < info.Members[j].Name })
+	return info
+}
+
+func (m *Manager) logf(msg string, args ...any) { m.Log.Info(msg, args...) }
+
