@@ -166,4 +166,3 @@ func checkNetns(spec string) (string, error) {
 	ns.Close()
 	return path, nil
 }
-

@@ -134,4 +134,3 @@ func (n *network) info() Info {
 }
 
 func (m *Manager) logf(msg string, args ...any) { m.Log.Info(msg, args...) }
-
