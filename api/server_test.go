@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"nodenet/boot"
+	"nodenet/lan"
 )
 
 func startServer(t *testing.T, socket string) *Server {
@@ -44,9 +45,9 @@ func TestUnknownPathIsJSONNotFound(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "nodenet.sock")
 	startServer(t, socket)
 	var out map[string]any
-	err := NewClient(socket).do(context.Background(), "GET", "/v1/nope", &out)
-	var apiErr *Error
-	if !errors.As(err, &apiErr) || apiErr.Code != "not_found" || !strings.Contains(apiErr.Message, "/v1/nope") {
+	err := NewClient(socket).do(context.Background(), "GET", "/v1/nope", nil, &out)
+	var lanErr *lan.Error
+	if !errors.As(err, &lanErr) || lanErr.Code != lan.NotFound || !strings.Contains(lanErr.Error(), "/v1/nope") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package api
 
 import (
 	"nodenet/boot"
+	"nodenet/lan"
 	"nodenet/ovsdb"
 )
 
@@ -25,7 +26,24 @@ type OVSStatus struct {
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Message string `json:"error"`
-	Code    string `json:"code"` // invalid, not_found, conflict, unsupported, internal
+	Code    string `json:"code"` // invalid, not_found, conflict, unsupported, internal, forbidden
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Backend is what the LAN endpoints call: the daemon's lan.Manager.
+type Backend interface {
+	lan.Network
+	lan.Inventory
+}
+
+// JoinRequest is the body of POST /v1/networks/{name}/members.
+type JoinRequest struct {
+	NIC string `json:"nic,omitempty"` // empty: the daemon makes one up
+	lan.JoinOptions
+	Ports lan.PortForwards `json:"ports,omitempty"`
+}
+
+// CodeForbidden is the error code of a peer that is neither root nor in
+// the socket's group; it is the API's own, beside lan's codes.
+const CodeForbidden = "forbidden"
