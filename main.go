@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,9 +21,17 @@ var version = "dev"
 
 const usage = `usage:
   nodenet [--socket PATH] status [--json]
+  nodenet network create NAME --type T [--cidr C] [--gateway IP] [--dhcp] [--dns IP,..] [--no-nat] [--mtu N]
+      [--vlan ID] [--vni N] [--remote IP,..] [--parent NIC] [--nic NIC] [--zt-network ID] [--mode M] [--json]
+  nodenet network ls|show NAME|rm NAME [--json]
+  nodenet join NETWORK [NIC] [--netns NS] [--ifname NAME] [--tap] [--mac MAC] [-p HOSTSPEC=PORT]... [--json]
+  nodenet leave NETWORK NIC
   nodenet cmdline [--cmdline FILE] [--config FILE]
   nodenet daemon [--cmdline FILE] [--config FILE] [--state-dir DIR] [--socket PATH] [--resolv-conf PATH]
+      [--ovsdb unix:PATH] [--ovs-supervise auto|always|never] [--ovs-dir DIR] [--datapath auto|system|netdev]
   nodenet version
+Flags may follow the arguments of network, join and leave; a failed request
+prints the daemon's sentence and exits 1, a command line mistake exits 2.
 `
 
 func main() {
@@ -47,7 +56,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "daemon":
 		err = runDaemon(rest, *socket, stderr)
 	case "status":
-		err = runStatus(rest, *socket, stdout)
+		err = runStatus(rest, *socket, stdout, stderr)
+	case "network":
+		err = runNetwork(rest, *socket, stdout, stderr)
+	case "join":
+		err = runJoin(rest, *socket, stdout, stderr)
+	case "leave":
+		err = runLeave(rest, *socket, stderr)
 	case "cmdline":
 		err = runCmdline(rest, stdout)
 	case "version":
@@ -56,10 +71,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nodenet: unknown command %q\n%s", cmd, usage)
 		return 2
 	}
-	if err != nil {
-		if err == flag.ErrHelp {
-			return 0
+	var usageErr usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usageErr):
+		if !usageErr.printed {
+			fmt.Fprintln(stderr, "nodenet:", usageErr.err)
 		}
+		return 2
+	default:
 		fmt.Fprintln(stderr, "nodenet:", err)
 		return 1
 	}
@@ -92,12 +114,16 @@ func runCmdline(args []string, stdout io.Writer) error {
 	return nil
 }
 
-func runStatus(args []string, socket string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+func runStatus(args []string, socket string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", "usage: nodenet status [--json]\n", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	fs.StringVar(&socket, "socket", socket, "control socket `path`")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("status: takes no arguments, got %s", strings.Join(pos, " "))
 	}
 	st, err := api.NewClient(socket).Status(context.Background())
 	if err != nil {
