@@ -102,19 +102,8 @@ cleanup() {
 	set +e
 	stop_ovs
 	section "checks"
-	if [ "$(ip -o link)" != "$root_links_before" ]; then
-		echo "bench: FAIL: the root namespace's links changed:" >&2
-		diff <(echo "$root_links_before") <(ip -o link) >&2
-		rc=1
-	else
-		echo "root namespace links unchanged ($(wc -l <<<"$root_links_before") links)"
-	fi
-	if ip netns list | grep -q '^nnb-ovs-'; then
-		echo "bench: FAIL: leftover namespaces: $(ip netns list | grep '^nnb-ovs-' | tr '\n' ' ')" >&2
-		rc=1
-	else
-		echo "no nnb-ovs- namespaces left"
-	fi
+	check_root_links "$root_links_before" || rc=1
+	check_no_netns nnb-ovs- || rc=1
 	if ip netns list | grep -q '^nnb-'; then
 		echo "bench: note: other nnb- namespaces exist (not this script's): $(ip netns list | grep '^nnb-' | awk '{print $1}' | tr '\n' ' ')"
 	fi

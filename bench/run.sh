@@ -90,19 +90,8 @@ cleanup() {
 	else
 		echo "machine's /var/lib/dhcp, /var/lib/dhcpcd, /run/dhcpcd and hostname unchanged"
 	fi
-	if [ "$(ip -o link)" != "$root_links_before" ]; then
-		echo "bench: FAIL: the root namespace's links changed:" >&2
-		diff <(echo "$root_links_before") <(ip -o link) >&2
-		rc=1
-	else
-		echo "root namespace links unchanged ($(wc -l <<<"$root_links_before") links)"
-	fi
-	if ip netns list | grep -q '^nnb-'; then
-		echo "bench: FAIL: leftover namespaces: $(ip netns list | grep '^nnb-' | tr '\n' ' ')" >&2
-		rc=1
-	else
-		echo "no nnb- namespaces left"
-	fi
+	check_root_links "$root_links_before" || rc=1
+	check_no_netns nnb- || rc=1
 	mkdir -p "$logs_keep"
 	cp -r "$tmp/logs/." "$logs_keep/" 2>/dev/null
 	echo "client and dnsmasq logs: $logs_keep/"
@@ -242,20 +231,24 @@ mkdir -p "$nn" "$nr"
 # route appeared (it saves the lease after installing them), then its status
 # is saved and VmHWM read.
 nodenet_flags=(-daemon -hold 500ms)
+# The daemon's OVS side is kept out (no OVS started, no module loaded):
+# this measures the uplinks, as the other clients do nothing else.
 
 measure nodenet "nodenet daemon, fresh --state-dir each run: DISCOVER path" \
 	"${nodenet_flags[@]}" \
 	-reset "rm -rf '$nn/state' '$nn/s.sock' '$nn/resolv.conf'" \
 	-after "'$BIN' --socket '$nn/s.sock' status --json >\"$tmp/logs/nodenet-status-\$NNB_RUN.json\"" \
 	-- "$BIN" daemon --cmdline "$tmp/cmdline" --config /dev/null --state-dir "$nn/state" \
-	--socket "$nn/s.sock" --resolv-conf "$nn/resolv.conf"
+	--socket "$nn/s.sock" --resolv-conf "$nn/resolv.conf" \
+	--ovsdb "unix:$nn/no-ovs.sock" --ovs-supervise never --datapath netdev
 
 measure nodenet-restart "nodenet daemon restarted on the state dir of its previous run (saved lease): INIT-REBOOT REQUEST path; warm-up does DISCOVER" \
 	"${nodenet_flags[@]}" \
 	-reset "rm -f '$nr/s.sock'" \
 	-after "'$BIN' --socket '$nr/s.sock' status --json >\"$tmp/logs/nodenet-restart-status-\$NNB_RUN.json\"" \
 	-- "$BIN" daemon --cmdline "$tmp/cmdline" --config /dev/null --state-dir "$nr/state" \
-	--socket "$nr/s.sock" --resolv-conf "$nr/resolv.conf"
+	--socket "$nr/s.sock" --resolv-conf "$nr/resolv.conf" \
+	--ovsdb "unix:$nr/no-ovs.sock" --ovs-supervise never --datapath netdev
 
 measure udhcpc "busybox udhcpc -f -q -n with a script that runs ip addr/route; exits once bound" \
 	-- busybox udhcpc -i "$IFACE" -f -q -n -s "$tmp/udhcpc.script"

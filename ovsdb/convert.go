@@ -31,33 +31,20 @@ func Int(v any) (int64, bool) {
 }
 
 // Ints returns the integers of a set column.
-func Ints(v any) []int64 {
-	var out []int64
-	for _, e := range elements(v) {
-		if i, ok := e.(int64); ok {
-			out = append(out, i)
-		}
-	}
-	return out
-}
+func Ints(v any) []int64 { return setElements[int64](v) }
 
 // UUIDs returns the UUIDs of a set column.
-func UUIDs(v any) []UUID {
-	var out []UUID
-	for _, e := range elements(v) {
-		if u, ok := e.(UUID); ok {
-			out = append(out, u)
-		}
-	}
-	return out
-}
+func UUIDs(v any) []UUID { return setElements[UUID](v) }
 
 // Strings returns the strings of a set column.
-func Strings(v any) []string {
-	var out []string
+func Strings(v any) []string { return setElements[string](v) }
+
+// setElements returns the elements of a set column that are of type T.
+func setElements[T any](v any) []T {
+	var out []T
 	for _, e := range elements(v) {
-		if s, ok := e.(string); ok {
-			out = append(out, s)
+		if t, ok := e.(T); ok {
+			out = append(out, t)
 		}
 	}
 	return out
