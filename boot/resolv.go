@@ -47,6 +47,10 @@ func (m *Uplinks) updateResolvConf() {
 	if m.ResolvConf == "" {
 		return
 	}
+	// The snapshot is taken under the lock too: two uplinks binding at once
+	// must not let the one that read older state write last.
+	m.resolvMu.Lock()
+	defer m.resolvMu.Unlock()
 	ns := append([]netip.Addr(nil), m.Config.Nameservers...)
 	var search []string
 	for _, st := range m.snapshot() {
@@ -56,8 +60,6 @@ func (m *Uplinks) updateResolvConf() {
 		}
 	}
 	content := renderResolvConf(ns, search)
-	m.resolvMu.Lock()
-	defer m.resolvMu.Unlock()
 	if m.resolvWritten == nil {
 		// After a restart the file may already say exactly this.
 		if onDisk, err := os.ReadFile(m.ResolvConf); err == nil && bytes.Equal(onDisk, content) {
