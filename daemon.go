@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +22,8 @@ import (
 type daemonFlags struct {
 	cmdline, config, stateDir, socket, resolvConf string
 	ovsdb, ovsSupervise, ovsDir, datapath         string
+	socketGroup                                   string
+	gid                                           int // socketGroup resolved; 0: root only
 }
 
 func parseDaemonFlags(args []string, socket string) (daemonFlags, error) {
@@ -29,6 +33,7 @@ func parseDaemonFlags(args []string, socket string) (daemonFlags, error) {
 	fs.StringVar(&f.config, "config", "/etc/nodenet.conf", "optional config `file`")
 	fs.StringVar(&f.stateDir, "state-dir", "/var/lib/nodenet", "state `directory`")
 	fs.StringVar(&f.socket, "socket", socket, "control socket `path`")
+	fs.StringVar(&f.socketGroup, "socket-group", "", "`group` (name or gid) that may use the control socket beside root")
 	fs.StringVar(&f.resolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf `path` to write (empty: never)")
 	fs.StringVar(&f.ovsdb, "ovsdb", "unix:/run/openvswitch/db.sock", "OVSDB `address` (unix:PATH or tcp:HOST:PORT)")
 	fs.StringVar(&f.ovsSupervise, "ovs-supervise", boot.OVSAuto, "run ovsdb-server and ovs-vswitchd: auto, always or never")
@@ -37,7 +42,28 @@ func parseDaemonFlags(args []string, socket string) (daemonFlags, error) {
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
-	return f, f.check()
+	if err := f.check(); err != nil {
+		return f, err
+	}
+	gid, err := lookupGroup(f.socketGroup)
+	f.gid = gid
+	return f, err
+}
+
+// lookupGroup resolves --socket-group: a gid as is, a name through
+// /etc/group (an initramfs may have none, so a number always works).
+func lookupGroup(name string) (int, error) {
+	if name == "" {
+		return 0, nil
+	}
+	if gid, err := strconv.Atoi(name); err == nil && gid >= 0 {
+		return gid, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("--socket-group %q: %w", name, err)
+	}
+	return strconv.Atoi(g.Gid)
 }
 
 // check refuses flag values the daemon cannot start with.
@@ -90,7 +116,7 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 		SetHostname: boot.SetHostname,
 	}
 	ovs := newOVSService(f, datapathWanted(f.datapath, cfg.Datapath), log)
-	srv := &api.Server{Socket: f.socket, Log: log, Status: func() api.Status {
+	srv := &api.Server{Socket: f.socket, Group: f.gid, Log: log, Status: func() api.Status {
 		return api.Status{Version: version, Uplinks: uplinks.Status(), OVS: ovs.status()}
 	}}
 	if err := srv.Listen(); err != nil {
@@ -100,6 +126,7 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 
 	// Uplinks never wait for OVS: both start now, side by side.
 	ovs.run(ctx)
+	go startLANs(ctx, f.stateDir, ovs, uplinks, srv, log)
 	uplinksDone := make(chan error, 1)
 	go func() { uplinksDone <- uplinks.Run(ctx) }()
 	serveDone := make(chan error, 1)

@@ -25,6 +25,10 @@ type ovsService struct {
 	mu          sync.Mutex
 	datapath    boot.Datapath
 	datapathErr error
+
+	// chosen closes when the datapath is decided; rooted when OVSDB
+	// answered and holds the Open_vSwitch row. LANs wait for both.
+	chosen, rooted chan struct{}
 }
 
 // newOVSService builds the service from the daemon's flags: --ovs-dir, when
@@ -38,7 +42,7 @@ func newOVSService(f daemonFlags, datapath string, log *slog.Logger) *ovsService
 		sup.RunDir, sup.LogDir, sup.DBFile = f.ovsDir, f.ovsDir, filepath.Join(f.ovsDir, "conf.db")
 	}
 	return &ovsService{supervisor: sup, client: &ovsdb.Client{Addr: f.ovsdb, Log: log},
-		want: datapath, log: log}
+		want: datapath, log: log, chosen: make(chan struct{}), rooted: make(chan struct{})}
 }
 
 // run starts everything and returns at once; it all stops with ctx.
@@ -59,6 +63,7 @@ func (s *ovsService) chooseDatapath(ctx context.Context) {
 	s.mu.Lock()
 	s.datapath, s.datapathErr = dp, err
 	s.mu.Unlock()
+	close(s.chosen)
 	if err != nil {
 		s.log.Error("datapath", "err", err)
 		return
@@ -74,10 +79,36 @@ func (s *ovsService) ensureRoot(ctx context.Context) {
 		err := s.client.EnsureRoot(cctx)
 		cancel()
 		if err == nil {
+			close(s.rooted)
 			return
 		}
 		s.log.Debug("OVSDB root row", "err", err)
 	}
+}
+
+// ready waits until bridges can be made: the datapath is chosen and
+// OVSDB holds its root row. It reports the datapath bridges get.
+func (s *ovsService) ready(ctx context.Context) (string, error) {
+	for _, c := range []chan struct{}{s.chosen, s.rooted} {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	return s.datapathType(), nil
+}
+
+// datapathType is the chosen datapath; when the choice failed (system
+// asked for, no kernel module) it is still what was asked for, so bridge
+// creation fails with OVS's own sentence rather than silently differing.
+func (s *ovsService) datapathType() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.datapathErr != nil {
+		return s.want
+	}
+	return s.datapath.Type
 }
 
 func (s *ovsService) status() *api.OVSStatus {

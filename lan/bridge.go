@@ -163,6 +163,14 @@ func checkNetns(spec string) (string, error) {
 	if err != nil {
 		return "", Errorf(Invalid, "netns %q: %v", spec, err)
 	}
-	ns.Close()
+	defer ns.Close()
+	// A member in the node's own netns would put the LAN's address and
+	// route on the node itself.
+	if self, err := netns.GetFromPath("/proc/self/ns/net"); err == nil {
+		defer self.Close()
+		if ns.Equal(self) {
+			return "", Errorf(Invalid, "netns %q is the node's own network namespace; a member needs its own", spec)
+		}
+	}
 	return path, nil
 }
