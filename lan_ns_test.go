@@ -2,15 +2,24 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"nodenet/api"
 	"nodenet/internal/testenv"
 	"nodenet/lan"
+	"nodenet/links"
 )
 
 // lanNode is a node for LAN tests: a namespace with its own OVS
@@ -183,5 +192,302 @@ func tcpAcross(t *testing.T, server, client *testenv.Netns, addr string) {
 	}
 	if !strings.Contains(out.String(), "hello-lan") {
 		t.Errorf("listener got %q", out.String())
+	}
+}
+
+// Joins and leaves while the daemon is killed with SIGKILL at random
+// moments: after each restart every acknowledged member is there and
+// reaches its gateway, a member that was never acknowledged is either
+// wholly there or wholly gone, and no link or port is left that no member
+// owns.
+func TestLANSurvivesKill9(t *testing.T) {
+	node := startLANNode(t)
+	node.create(t, "crash", "10.78.0.0/24", "10.78.0.1")
+	acked := map[string]*testenv.Netns{} // member -> its netns
+	var all []*testenv.Netns
+	rng := rand.New(rand.NewPCG(4, 2))
+	const kills = 5
+	for round := range kills {
+		stop := make(chan struct{})
+		done := make(chan map[string]*testenv.Netns)
+		nss := make([]*testenv.Netns, 12)
+		for i := range nss {
+			nss[i] = testenv.NewNetns(t)
+		}
+		all = append(all, nss...)
+		go func() {
+			ok := map[string]*testenv.Netns{}
+			for i, ns := range nss {
+				select {
+				case <-stop:
+					done <- ok
+					return
+				default:
+				}
+				nic := fmt.Sprintf("r%dm%d", round, i)
+				if _, err := node.c.Join(context.Background(), "crash", nic, nil, lan.JoinOptions{Netns: ns.Name, Ifname: "eth0"}); err == nil {
+					ok[nic] = ns
+				}
+			}
+			done <- ok
+		}()
+		time.Sleep(time.Duration(20+rng.IntN(150)) * time.Millisecond)
+		node.d.Kill9()
+		close(stop)
+		maps.Copy(acked, <-done)
+		node.d.Restart(t)
+		node.waitLANs(t)
+		node.checkCrashLAN(t, acked, all)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no join was acknowledged before a kill: the test proved nothing")
+	}
+	t.Logf("%d kills, %d members acknowledged, %d leftovers removed at restart",
+		kills, len(acked), strings.Count(node.d.Log(), "leftover"))
+}
+
+// checkCrashLAN: acknowledged members are present and work; members the
+// daemon reports are whole; nothing else of nodenet's is left.
+func (n *lanNode) checkCrashLAN(t *testing.T, acked map[string]*testenv.Netns, all []*testenv.Netns) {
+	t.Helper()
+	info, err := n.c.Get(context.Background(), "crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]lan.Member{}
+	for _, m := range info.Members {
+		present[m.Name] = m
+	}
+	for nic := range acked {
+		if _, ok := present[nic]; !ok {
+			t.Errorf("acknowledged member %s lost", nic)
+		}
+	}
+	hosts := map[string]bool{}
+	byNS := map[string]lan.Member{}
+	for _, m := range info.Members {
+		hosts[m.HostIfname] = true
+		byNS[m.Namespace] = m
+		ns := &testenv.Netns{Name: m.Namespace}
+		ping(t, ns, "10.78.0.1")
+	}
+	// A netns whose join was not recorded holds no half-made interface.
+	for _, ns := range all {
+		if _, ok := byNS[ns.Name]; ok {
+			continue
+		}
+		if out, _ := ns.Output("ip", "-o", "link", "show", "eth0"); strings.Contains(out, "eth0") {
+			t.Errorf("netns %s has eth0 but no member: %s", ns.Name, out)
+		}
+	}
+	br := n.vsctl(t, "list-br")
+	for _, p := range strings.Fields(n.vsctl(t, "list-ports", br)) {
+		if !hosts[p] {
+			t.Errorf("OVS port %s belongs to no member", p)
+		}
+	}
+	out := n.ns.Run(t, "ip", "-o", "link", "show")
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		if strings.HasPrefix(name, "nnv") && !hosts[name] {
+			t.Errorf("link %s belongs to no member", name)
+		}
+	}
+}
+
+// Bad requests, through the CLI and through the API, get the status code
+// and sentence that name what was wrong, and change nothing.
+func TestLANInvalidInput(t *testing.T) {
+	node := startLANNode(t)
+	node.create(t, "good", "10.79.0.0/24", "10.79.0.1")
+	a := testenv.NewNetns(t)
+	node.join(t, "good", "a", a)
+	own := fmt.Sprintf("/proc/%d/ns/net", node.d.Pid())
+	for _, c := range []struct {
+		args []string
+		err  string // the daemon's sentence, after "nodenet: "
+	}{
+		{[]string{"network", "create", "good", "--type", "bridge"}, `network "good" already exists`},
+		{[]string{"network", "create", "other", "--type", "bridge", "--cidr", "10.79.0.128/25"}, "overlaps"},
+		{[]string{"network", "create", "other", "--type", "bridge", "--cidr", "10.80.0.0/33"}, `cidr "10.80.0.0/33"`},
+		{[]string{"network", "create", "other", "--type", "bridge", "--cidr", "10.80.0.0/24", "--gateway", "10.81.0.1"}, `gateway "10.81.0.1": not a host address inside 10.80.0.0/24`},
+		{[]string{"network", "create", "other", "--type", "vlan", "--vlan", "10", "--parent", "eth0"}, "network type vlan is not supported yet"},
+		{[]string{"join", "nope", "m", "--netns", a.Name}, `network "nope" does not exist`},
+		{[]string{"join", "good", "a", "--netns", a.Name}, `network "good" already has a member "a"`},
+		{[]string{"join", "good", "b", "--netns", "nnt-no-such-netns"}, `netns "nnt-no-such-netns" does not exist`},
+		{[]string{"join", "good", "b", "--netns", own}, "is the node's own network namespace"},
+		{[]string{"join", "good", "b", "--netns", "../../etc"}, `netns "../../etc"`},
+		{[]string{"join", "good", "b", "--netns", a.Name, "--mac", "01:00:5e:00:00:01"}, "01:00:5e:00:00:01"},
+		{[]string{"join", "good", "b", "--netns", a.Name, "--ifname", "much-too-long-ifname"}, "much-too-long-ifname"},
+		{[]string{"join", "good", "b", "--netns", a.Name, "-p", "8080=80"}, "port forwards are not implemented yet"},
+		{[]string{"leave", "good", "nobody"}, `network "good" has no member "nobody"`},
+		{[]string{"network", "rm", "good"}, `network "good" still has 1 members`},
+		{[]string{"network", "rm", "nope"}, `network "nope" does not exist`},
+	} {
+		code, out, errOut := cli(node.d.Socket, c.args...)
+		if code != 1 || out != "" || !strings.HasPrefix(errOut, "nodenet: ") || !strings.Contains(errOut, c.err) {
+			t.Errorf("nodenet %s: exit %d, stdout %q, stderr %q; want exit 1 and %q",
+				strings.Join(c.args, " "), code, out, errOut, c.err)
+		}
+	}
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		code, err          string
+	}{
+		{"POST", "/v1/networks", `{"name":"x","type":"bridge"`, 400, "invalid", "request body"},
+		{"POST", "/v1/networks", `{"name":"x","type":"bridge","colour":"red"}`, 400, "invalid", "colour"},
+		{"POST", "/v1/networks", `{"name":"x","type":"hub"}`, 400, "invalid", `network type "hub"`},
+		{"POST", "/v1/networks", `{"name":"X y","type":"bridge"}`, 400, "invalid", `network name "X y"`},
+		{"POST", "/v1/networks", `{"name":"x","type":"bridge","padding":"` + strings.Repeat("a", 70<<10) + `"}`, 413, "invalid", "larger than 64 KiB"},
+		{"POST", "/v1/networks/good/members", `{"nic":"b","netns":"` + a.Name + `","kind":"macvtap"}`, 400, "invalid", `member kind "macvtap"`},
+		{"POST", "/v1/networks/good/members", `{"nic":"b","kind":"tap","netns":"` + a.Name + `"}`, 400, "invalid", "a tap member stays on the node"},
+		{"POST", "/v1/networks/good/members", `{"nic":"b"}`, 400, "invalid", "needs a netns"},
+		{"POST", "/v1/networks/good/members", `{"nic":"../b","netns":"` + a.Name + `"}`, 400, "invalid", `"../b"`},
+		{"DELETE", "/v1/networks/good/members/a%2Fb", "", 400, "invalid", `"a/b"`},
+		{"GET", "/v1/networks/nope", "", 404, "not_found", `network "nope" does not exist`},
+		{"PUT", "/v1/networks/good", "", 405, "", ""},
+	} {
+		status, body, err := node.d.DoRaw(c.method, c.path, c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e api.Error
+		json.Unmarshal(body, &e)
+		if status != c.status || e.Code != c.code && c.code != "" || !strings.Contains(e.Message, c.err) {
+			t.Errorf("%s %s %.60s: %d %s; want %d %s with %q", c.method, c.path, c.body, status, body, c.status, c.code, c.err)
+		}
+	}
+	// Nothing changed: one network, one member, one port.
+	infos, err := node.c.List(context.Background())
+	if err != nil || len(infos) != 1 || len(infos[0].Members) != 1 {
+		t.Errorf("after the bad requests: %+v, %v", infos, err)
+	}
+	if ports := node.vsctl(t, "list-ports", node.vsctl(t, "list-br")); len(strings.Fields(ports)) != 1 {
+		t.Errorf("OVS ports after the bad requests: %q", ports)
+	}
+}
+
+// A tap member (for a VM): the device is on the LAN, and a frame the VM
+// sends through it reaches the gateway.
+func TestBridgeLANTapMember(t *testing.T) {
+	node := startLANNode(t)
+	node.create(t, "vms", "10.82.0.0/24", "10.82.0.1")
+	m, err := node.c.Join(context.Background(), "vms", "vm1", nil, lan.JoinOptions{Kind: "tap"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Kind != "tap" || m.IP != "10.82.0.2" || !strings.HasPrefix(m.HostIfname, "nnt") {
+		t.Errorf("tap member: %+v", m)
+	}
+	tap := attachTap(t, node.ns, m.HostIfname)
+	mac, _ := net.ParseMAC(m.MAC)
+	gwMAC := arpThroughTap(t, tap, mac, netip.MustParseAddr(m.IP), netip.MustParseAddr("10.82.0.1"))
+	if out := node.ns.Run(t, "ip", "link", "show", node.vsctl(t, "list-br")); !strings.Contains(out, gwMAC.String()) {
+		t.Errorf("ARP answer %s is not the gateway port's MAC: %s", gwMAC, out)
+	}
+	tap.Close()
+	if err := node.c.Leave(context.Background(), "vms", "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.c.Destroy(context.Background(), "vms"); err != nil {
+		t.Fatal(err)
+	}
+	node.noLeftovers(t)
+}
+
+// 50 joins at once on one LAN, while another LAN is made and used beside
+// it: all succeed with distinct addresses and every member works.
+func TestLANParallelJoins(t *testing.T) {
+	node := startLANNode(t)
+	node.create(t, "many", "10.83.0.0/24", "10.83.0.1")
+	const members = 50
+	nss := make([]*testenv.Netns, members)
+	for i := range nss {
+		nss[i] = testenv.NewNetns(t)
+	}
+	var wg sync.WaitGroup
+	got := make([]lan.Member, members)
+	errs := make([]error, members)
+	for i := range members {
+		wg.Go(func() {
+			got[i], errs[i] = node.c.Join(context.Background(), "many", fmt.Sprintf("m%d", i), nil,
+				lan.JoinOptions{Netns: nss[i].Name, Ifname: "eth0"})
+		})
+	}
+	other := testenv.NewNetns(t)
+	wg.Go(func() {
+		errs := []error{node.c.Create(context.Background(), "beside", lan.Bridge,
+			lan.Settings{Network: lan.IPSettings{CIDR: "10.84.0.0/24", Gateway: "10.84.0.1"}})}
+		_, err := node.c.Join(context.Background(), "beside", "o", nil, lan.JoinOptions{Netns: other.Name})
+		if err := errors.Join(append(errs, err)...); err != nil {
+			t.Errorf("the other LAN: %v", err)
+		}
+	})
+	wg.Wait()
+	ips := map[string]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("join m%d: %v", i, err)
+		}
+		if ips[got[i].IP] {
+			t.Errorf("address %s given twice", got[i].IP)
+		}
+		ips[got[i].IP] = true
+	}
+	for i, ns := range nss {
+		ping(t, ns, "10.83.0.1")
+		if i > 0 {
+			ping(t, ns, got[i-1].IP)
+		}
+	}
+	for i := range members {
+		wg.Go(func() { errs[i] = node.c.Leave(context.Background(), "many", fmt.Sprintf("m%d", i)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.c.Destroy(context.Background(), "many"); err != nil {
+		t.Fatal(err)
+	}
+	if ports := node.vsctl(t, "list-ports", links.Name("nnb", "beside")); ports == "" {
+		t.Errorf("the other LAN lost its member's port")
+	}
+}
+
+// What the state holds and OVS or the kernel lost while the daemon was
+// down is made again at start; what nodenet does not own is left alone.
+func TestLANReconcileAtStart(t *testing.T) {
+	node := startLANNode(t)
+	node.create(t, "keep", "10.85.0.0/24", "10.85.0.1")
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	ma := node.join(t, "keep", "a", a)
+	mb := node.join(t, "keep", "b", b)
+	node.vsctl(t, "add-br", "foreign", "--", "set", "Bridge", "foreign", "datapath_type=netdev")
+	if err := node.d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The bridge (with its gateway port and member ports) and member a's
+	// link vanish behind nodenet's back.
+	node.vsctl(t, "del-br", links.Name("nnb", "keep"))
+	node.ns.Run(t, "ip", "link", "del", ma.HostIfname)
+	node.d.Restart(t)
+	node.waitLANs(t)
+	ping(t, a, mb.IP)
+	ping(t, b, ma.IP)
+	ping(t, a, "10.85.0.1")
+	if out := a.Run(t, "ip", "-o", "addr", "show", "eth0"); !strings.Contains(out, ma.IP+"/24") {
+		t.Errorf("member a not remade with its address: %s", out)
+	}
+	if out := a.Run(t, "ip", "link", "show", "eth0"); !strings.Contains(out, ma.MAC) {
+		t.Errorf("member a not remade with its MAC %s: %s", ma.MAC, out)
+	}
+	if brs := strings.Fields(node.vsctl(t, "list-br")); !slices.Contains(brs, "foreign") {
+		t.Errorf("foreign bridge removed: bridges %v", brs)
 	}
 }

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -304,19 +303,23 @@ func (d *Daemon) Log() string { return readFile(d.LogFile) }
 // Do sends one request to the control socket; body, when not nil, is sent
 // as JSON. It returns the status code and the response body.
 func (d *Daemon) Do(method, path string, body any) (int, []byte, error) {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		r = bytes.NewReader(b)
+	if body == nil {
+		return d.DoRaw(method, path, "")
 	}
-	req, err := http.NewRequest(method, "http://nodenet"+path, r)
+	b, err := json.Marshal(body)
 	if err != nil {
 		return 0, nil, err
 	}
-	if body != nil {
+	return d.DoRaw(method, path, string(b))
+}
+
+// DoRaw sends one request with body as it is (JSON or not, empty: none).
+func (d *Daemon) DoRaw(method, path, body string) (int, []byte, error) {
+	req, err := http.NewRequest(method, "http://nodenet"+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := d.client.Do(req)
