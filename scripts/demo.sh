@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Demo: nodenet brings two DHCP uplinks up, inside throwaway namespaces.
+# Demo: nodenet brings two DHCP uplinks up, starts Open vSwitch, makes a
+# bridge LAN and joins two members that ping each other, all inside
+# throwaway namespaces.
 #
-#   nndemo-node: up0, up1 (left down; nodenet brings them up)  <- nodenet daemon
+#   nndemo-node: up0, up1 (left down; nodenet brings them up)  <- nodenet daemon, OVS
 #   nndemo-lan:  srv0 10.77.0.1/24, srv1 10.78.0.1/24           <- one dnsmasq each
+#   nndemo-a, nndemo-b: members of LAN "demo" (10.90.0.0/24), eth0 each
 #
 # Nothing touches the machine's own network namespace or hostname; a trap
 # removes every process and namespace on exit, failed or not.
@@ -11,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 NODE=nndemo-node
 LAN=nndemo-lan
+MEMBERS=(nndemo-a nndemo-b)
 BIN=$(realpath "${NODENET_BIN:-bin/nodenet}")
 WAIT_SECS=${WAIT_SECS:-15}
 
@@ -53,11 +57,10 @@ cleanup() {
 			cat "$log"
 		done
 	fi
-	delete_netns "$NODE"
-	delete_netns "$LAN"
+	for ns in "$NODE" "$LAN" "${MEMBERS[@]}"; do delete_netns "$ns"; done
 	rm -rf "$tmp"
 	section "teardown"
-	echo "namespaces $NODE and $LAN removed"
+	echo "namespaces $NODE, $LAN and ${MEMBERS[*]} removed"
 	[ "$ok" = 1 ] && echo "demo: OK" || echo "demo: FAILED (exit $rc)" >&2
 	exit "$rc"
 }
@@ -65,7 +68,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 section "setup"
-for ns in "$NODE" "$LAN"; do
+for ns in "$NODE" "$LAN" "${MEMBERS[@]}"; do
 	if ip netns list | awk '{print $1}' | grep -qx "$ns"; then
 		echo "removing leftover netns $ns"
 		delete_netns "$ns"
@@ -108,11 +111,12 @@ nodenet() { ip netns exec "$NODE" "$BIN" --socket "$sock" "$@"; }
 
 section "nodenet daemon"
 echo "cmdline: $(cat "$tmp/cmdline")"
-# unshare --uts: a hostname nodenet sets stays in the demo.
+# unshare --uts: a hostname nodenet sets stays in the demo. --datapath
+# netdev: the demo never loads a kernel module into the machine.
 ip netns exec "$NODE" unshare --uts "$BIN" daemon \
 	--cmdline "$tmp/cmdline" --config /dev/null --state-dir "$tmp/state" \
 	--socket "$sock" --resolv-conf "$tmp/resolv.conf" \
-	--ovs-supervise always --ovs-dir "$tmp/ovs" --ovsdb "unix:$tmp/ovs/db.sock" \
+	--ovs-supervise always --ovs-dir "$tmp/ovs" --ovsdb "unix:$tmp/ovs/db.sock" --datapath netdev \
 	>"$tmp/daemon.log" 2>&1 &
 daemon_pid=$!
 echo "started (pid $daemon_pid); waiting up to ${WAIT_SECS}s for both uplinks to get an address"
@@ -145,6 +149,28 @@ section "resolv.conf written by nodenet ($tmp/resolv.conf)"
 cat "$tmp/resolv.conf" 2>/dev/null || echo "(not written)"
 section "leases handed out by dnsmasq"
 cat "$tmp"/srv*.leases
+section "a bridge LAN with two members"
+until nodenet network ls >/dev/null 2>&1; do
+	kill -0 "$daemon_pid" 2>/dev/null || die "nodenet daemon exited"
+	[ $((SECONDS - start)) -lt "$WAIT_SECS" ] || die "LAN endpoints not ready after ${WAIT_SECS}s"
+	sleep 0.2
+done
+run() { echo "\$ $*"; "$@"; }
+run nodenet network create demo --type bridge --cidr 10.90.0.0/24 --gateway 10.90.0.1
+run nodenet join demo a --netns nndemo-a --ifname eth0
+run nodenet join demo b --netns nndemo-b --ifname eth0
+run nodenet network show demo
+section "members ping each other through the LAN"
+run ip netns exec nndemo-a ping -c 3 -i 0.2 10.90.0.3
+run ip netns exec nndemo-b ping -c 3 -i 0.2 10.90.0.2
+section "leave and remove: nothing left behind"
+run nodenet leave demo a
+run nodenet leave demo b
+run nodenet network rm demo
+run nodenet network ls
+ip -n "$NODE" -o link show | grep -E ': nn[bvtp]' && die "links left behind"
+echo "no nodenet link left in $NODE"
+
 section "daemon log (last 20 lines)"
 tail -n 20 "$tmp/daemon.log"
 ok=1
