@@ -22,7 +22,7 @@ DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
 # services: openvswitch-switch would start OVS in the machine's own namespace.
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
-.PHONY: all deps build vet unit test demo bench bench-ovs clean clean-netns
+.PHONY: all deps build vet unit test demo bench bench-ovs bench-lan clean clean-netns
 
 all: build
 
@@ -69,10 +69,15 @@ test: deps build vet
 demo: deps build
 	scripts/demo.sh
 
-# Both benchmarks: uplink start-up, then OVS ports (bench/README.md).
+# All benchmarks: uplink start-up, OVS ports, LAN joins (bench/README.md).
 bench: deps build
 	NODENET_BIN=$(BIN) bench/run.sh
 	bench/ovs.sh
+	NODENET_BIN=$(BIN) bench/lan.sh
+
+# LAN Join/Leave alone; LEVELS=1,100 SAMPLES=5 for a quick check.
+bench-lan: deps build
+	NODENET_BIN=$(BIN) bench/lan.sh
 
 # OVS ports alone; PORTS=100 for a quick check.
 bench-ovs: deps
