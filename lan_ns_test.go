@@ -203,20 +203,20 @@ func tcpAcross(t *testing.T, server, client *testenv.Netns, addr string) {
 func TestLANSurvivesKill9(t *testing.T) {
 	node := startLANNode(t)
 	node.create(t, "crash", "10.78.0.0/24", "10.78.0.1")
-	acked := map[string]*testenv.Netns{} // member -> its netns
+	acked := map[string]bool{}
 	var all []*testenv.Netns
 	rng := rand.New(rand.NewPCG(4, 2))
 	const kills = 5
 	for round := range kills {
 		stop := make(chan struct{})
-		done := make(chan map[string]*testenv.Netns)
+		done := make(chan map[string]bool)
 		nss := make([]*testenv.Netns, 12)
 		for i := range nss {
 			nss[i] = testenv.NewNetns(t)
 		}
 		all = append(all, nss...)
 		go func() {
-			ok := map[string]*testenv.Netns{}
+			ok := map[string]bool{}
 			for i, ns := range nss {
 				select {
 				case <-stop:
@@ -226,7 +226,7 @@ func TestLANSurvivesKill9(t *testing.T) {
 				}
 				nic := fmt.Sprintf("r%dm%d", round, i)
 				if _, err := node.c.Join(context.Background(), "crash", nic, nil, lan.JoinOptions{Netns: ns.Name, Ifname: "eth0"}); err == nil {
-					ok[nic] = ns
+					ok[nic] = true
 				}
 			}
 			done <- ok
@@ -248,7 +248,7 @@ func TestLANSurvivesKill9(t *testing.T) {
 
 // checkCrashLAN: acknowledged members are present and work; members the
 // daemon reports are whole; nothing else of nodenet's is left.
-func (n *lanNode) checkCrashLAN(t *testing.T, acked map[string]*testenv.Netns, all []*testenv.Netns) {
+func (n *lanNode) checkCrashLAN(t *testing.T, acked map[string]bool, all []*testenv.Netns) {
 	t.Helper()
 	info, err := n.c.Get(context.Background(), "crash")
 	if err != nil {
