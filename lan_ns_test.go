@@ -37,7 +37,7 @@ func startLANNode(t *testing.T) *lanNode {
 	ns := testenv.NewNetns(t)
 	o := testenv.StartOVS(t, ns)
 	d := testenv.StartDaemon(t, ns, testenv.DaemonOptions{Cmdline: "ip=off", OVS: o})
-	n := &lanNode{ns: ns, ovs: o, d: d, c: api.NewClient(d.Socket)}
+	n := &lanNode{ns: ns, ovs: o, d: d, c: newClient(d)}
 	n.waitLANs(t)
 	return n
 }

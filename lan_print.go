@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"nodenet/lan"
 )
@@ -100,4 +101,28 @@ func numOrDash(n int) string {
 		return "-"
 	}
 	return strconv.Itoa(n)
+}
+
+// printLeases renders a DHCP LAN's pool and the leases of clients that are
+// not members (members' reservations are in the members table).
+func printLeases(w io.Writer, l lan.Leases) {
+	p := l.Pool
+	fmt.Fprintf(w, "\ndhcp pool: %d free of %d (%d reserved, %d bound, %d offered)", p.Free, p.Size, p.Reserved, p.Bound, p.Offered)
+	if p.Exhausted {
+		fmt.Fprintf(w, ", EXHAUSTED (a client was last turned away %s)", p.LastExhausted.Format(time.RFC3339))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := false
+	for _, le := range l.Leases {
+		if le.Reserved {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(tw, "\nLEASE IP\tMAC\tHOSTNAME\tSTATE\tEXPIRES")
+			header = true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", le.IP, le.MAC, orDash(le.Hostname), le.State, le.Expires.Format(time.RFC3339))
+	}
+	tw.Flush()
 }

@@ -22,6 +22,7 @@ func startLANs(ctx context.Context, stateDir string, ovs *ovsService, uplinks *b
 		StateDir: stateDir, OVS: ovs.client, Log: log,
 		Datapath:       func() string { return dp },
 		UplinkPrefixes: func() []netip.Prefix { return uplinkPrefixes(uplinks.Status()) },
+		Resolvers:      uplinks.Resolvers,
 	}
 	if err := mgr.Start(ctx); err != nil {
 		log.Error("LAN reconcile", "err", err)

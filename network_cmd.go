@@ -60,10 +60,19 @@ func runNetwork(args []string, socket string, stdout, stderr io.Writer) error {
 			return nil
 		case "show":
 			info, err := client.Get(ctx, c.name)
+			if err != nil || c.json || !info.Network.DHCP {
+				if err != nil {
+					return err
+				}
+				return printInfo(stdout, info, c.json)
+			}
+			leases, err := client.Leases(ctx, c.name)
 			if err != nil {
 				return err
 			}
-			return printInfo(stdout, info, c.json)
+			printNetwork(stdout, info)
+			printLeases(stdout, leases)
+			return nil
 		default:
 			return client.Destroy(ctx, c.name)
 		}

@@ -106,6 +106,15 @@ func (c *Client) Get(ctx context.Context, name string) (lan.Info, error) {
 	return info, c.do(ctx, http.MethodGet, networkPath(name), nil, &info)
 }
 
+// Leases returns a LAN's DHCP pool and leases.
+func (c *Client) Leases(ctx context.Context, network string) (lan.Leases, error) {
+	var l lan.Leases
+	if err := lan.ValidNetworkName(network); err != nil {
+		return l, err
+	}
+	return l, c.do(ctx, http.MethodGet, networkPath(network)+"/leases", nil, &l)
+}
+
 // Members returns a network's members.
 func (c *Client) Members(ctx context.Context, network string) ([]lan.Member, error) {
 	var ms []lan.Member

@@ -122,6 +122,19 @@ func getMember(ctx context.Context, b Backend, w http.ResponseWriter, r *http.Re
 	return nil
 }
 
+func getLeases(ctx context.Context, b Backend, w http.ResponseWriter, r *http.Request) error {
+	name, err := pathNetwork(r)
+	if err != nil {
+		return err
+	}
+	l, err := b.Leases(ctx, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
 func leave(ctx context.Context, b Backend, w http.ResponseWriter, r *http.Request) error {
 	name, nic, err := pathMember(r)
 	if err != nil {

@@ -131,6 +131,7 @@ func (s *Server) handler() http.Handler {
 	}})
 	mux.Handle("/v1/networks", methods{"GET": s.lan(listNetworks), "POST": s.lan(createNetwork)})
 	mux.Handle("/v1/networks/{name}", methods{"GET": s.lan(getNetwork), "DELETE": s.lan(destroyNetwork)})
+	mux.Handle("/v1/networks/{name}/leases", methods{"GET": s.lan(getLeases)})
 	mux.Handle("/v1/networks/{name}/members", methods{"GET": s.lan(listMembers), "POST": s.lan(join)})
 	mux.Handle("/v1/networks/{name}/members/{nic}", methods{"GET": s.lan(getMember), "DELETE": s.lan(leave)})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

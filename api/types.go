@@ -2,6 +2,8 @@
 package api
 
 import (
+	"context"
+
 	"nodenet/boot"
 	"nodenet/lan"
 	"nodenet/ovsdb"
@@ -35,6 +37,8 @@ func (e *Error) Error() string { return e.Message }
 type Backend interface {
 	lan.Network
 	lan.Inventory
+	// Leases reports a LAN's DHCP pool and leases.
+	Leases(ctx context.Context, network string) (lan.Leases, error)
 }
 
 // JoinRequest is the body of POST /v1/networks/{name}/members.

@@ -40,6 +40,24 @@ func joinUnique(words []string) string {
 	return strings.Join(out, " ")
 }
 
+// Resolvers are the node's DNS servers in resolv.conf order: nameserver=
+// flags, then each uplink's in metric order. LAN DNS servers forward to them.
+func (m *Uplinks) Resolvers() []netip.Addr {
+	ns, _ := m.resolvers()
+	return ns
+}
+
+func (m *Uplinks) resolvers() (ns []netip.Addr, search []string) {
+	ns = append(ns, m.Config.Nameservers...)
+	for _, st := range m.snapshot() {
+		ns = append(ns, st.dns...)
+		if st.domain != "" {
+			search = append(search, st.domain)
+		}
+	}
+	return ns, search
+}
+
 // updateResolvConf rewrites the file when what it should say changed. The
 // first write is skipped while there is nothing to say, so a node without
 // DNS keeps whatever resolv.conf its image shipped.
@@ -51,14 +69,7 @@ func (m *Uplinks) updateResolvConf() {
 	// must not let the one that read older state write last.
 	m.resolvMu.Lock()
 	defer m.resolvMu.Unlock()
-	ns := append([]netip.Addr(nil), m.Config.Nameservers...)
-	var search []string
-	for _, st := range m.snapshot() {
-		ns = append(ns, st.dns...)
-		if st.domain != "" {
-			search = append(search, st.domain)
-		}
-	}
+	ns, search := m.resolvers()
 	content := renderResolvConf(ns, search)
 	if m.resolvWritten == nil {
 		// After a restart the file may already say exactly this.

@@ -26,6 +26,13 @@ func owner(n *network) string { return "lan:" + n.settings.Name }
 
 func bridgeName(n *network) string { return links.Name("nnb", n.settings.Name) }
 
+func (d *bridgeDriver) gatewayPort(n *network) string {
+	if !n.addr.gateway.IsValid() {
+		return ""
+	}
+	return bridgeName(n)
+}
+
 func (d *bridgeDriver) datapath() string {
 	if d.m.Datapath == nil {
 		return "system"

@@ -15,6 +15,7 @@ func (m *Manager) Create(ctx context.Context, name string, t NetworkType, s Sett
 	if err := ValidNetworkName(name); err != nil {
 		return err
 	}
+	s.Network = defaultGateway(s.Network)
 	addr, err := checkAddressing(s.Network)
 	if err != nil {
 		return err
@@ -49,11 +50,31 @@ func (m *Manager) createReserved(ctx context.Context, n *network) error {
 	if err := n.driver.create(ctx, n); err != nil {
 		return err
 	}
-	if err := m.store.saveNetwork(n.settings); err != nil {
+	err := m.startServices(n, n.driver.gatewayPort(n))
+	if err == nil {
+		if err = m.store.saveNetwork(n.settings); err != nil {
+			err = Errorf(Internal, "create %s: save state: %w", n.settings.Name, err)
+		}
+	}
+	if err != nil {
+		n.stopServices()
+		m.store.removeNetwork(n.settings.Name) // a lease file the servers wrote
 		undo := n.driver.destroy(context.WithoutCancel(ctx), n)
-		return Errorf(Internal, "create %s: save state: %w (undo: %v)", n.settings.Name, err, orOK(undo))
+		return Errorf(CodeOf(err), "%w (undo: %v)", err, orOK(undo))
 	}
 	return nil
+}
+
+// defaultGateway: a LAN that serves DHCP needs a gateway (the server's
+// address); without one given it is the CIDR's first host.
+func defaultGateway(s IPSettings) IPSettings {
+	if !s.DHCP || s.Gateway != "" {
+		return s
+	}
+	if p, err := netip.ParsePrefix(s.CIDR); err == nil && p.Addr().Is4() && p.Bits() <= 30 {
+		s.Gateway = p.Masked().Addr().Next().String()
+	}
+	return s
 }
 
 // reserve adds n to the manager unless its name or subnet is taken.
@@ -102,6 +123,7 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	if len(n.members) > 0 {
 		return Errorf(Conflict, "network %q still has %d members: leave them first", name, len(n.members))
 	}
+	n.stopServices()
 	if err := n.driver.destroy(ctx, n); err != nil {
 		return err
 	}

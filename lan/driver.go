@@ -16,6 +16,9 @@ type driver interface {
 	leave(ctx context.Context, n *network, m Member) error
 	// reconcile recreates what the state says and the system lacks.
 	reconcile(ctx context.Context, n *network) error
+	// gatewayPort is the interface holding the gateway address, where
+	// DHCP and DNS are served ("" when there is none).
+	gatewayPort(n *network) string
 }
 
 // limits are what a type allows; the manager enforces them.
@@ -45,3 +48,4 @@ func (d unsupportedDriver) destroy(context.Context, *network) error             
 func (d unsupportedDriver) join(context.Context, *network, *Member, joinPlan) error { return d.err() }
 func (d unsupportedDriver) leave(context.Context, *network, Member) error           { return d.err() }
 func (d unsupportedDriver) reconcile(context.Context, *network) error               { return d.err() }
+func (d unsupportedDriver) gatewayPort(*network) string                             { return "" }

@@ -21,7 +21,9 @@ type Manager struct {
 	Datapath func() string
 	// UplinkPrefixes are the uplinks' subnets, which a LAN must not overlap.
 	UplinkPrefixes func() []netip.Prefix
-	Log            *slog.Logger
+	// Resolvers are the node's DNS servers, which LAN DNS forwards to.
+	Resolvers func() []netip.Addr
+	Log       *slog.Logger
 
 	// newDriver picks a type's driver; tests replace it.
 	newDriver func(NetworkType) driver
@@ -38,7 +40,8 @@ type network struct {
 	addr     addressing
 	members  map[string]Member
 	driver   driver
-	gone     bool // destroyed while a caller waited for mu
+	svc      *services // DHCP and DNS, when the network asks for them
+	gone     bool      // destroyed while a caller waited for mu
 }
 
 var _ Network = (*Manager)(nil)

@@ -32,6 +32,7 @@ func (d *fakeDriver) join(_ context.Context, _ *network, m *Member, _ joinPlan) 
 }
 func (d *fakeDriver) leave(context.Context, *network, Member) error { return nil }
 func (d *fakeDriver) reconcile(context.Context, *network) error     { return nil }
+func (d *fakeDriver) gatewayPort(*network) string                   { return "" }
 
 func newTestManager(t *testing.T, d *fakeDriver) *Manager {
 	m := &Manager{StateDir: t.TempDir(), newDriver: func(NetworkType) driver { return d },

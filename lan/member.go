@@ -22,9 +22,9 @@ func (m *Manager) Join(ctx context.Context, network, nic string, ports PortForwa
 	if err := n.driver.join(ctx, n, &mem, plan); err != nil {
 		return Member{}, err
 	}
-	if err := m.store.saveMember(mem); err != nil {
+	if err := m.recordMember(n, mem); err != nil {
 		undo := n.driver.leave(context.WithoutCancel(ctx), n, mem)
-		return Member{}, Errorf(Internal, "join %s/%s: save state: %w (undo: %v)", network, mem.Name, err, orOK(undo))
+		return Member{}, Errorf(CodeOf(err), "join %s/%s: %w (undo: %v)", network, mem.Name, err, orOK(undo))
 	}
 	n.members[mem.Name] = mem
 	m.logf("member joined", "network", network, "member", mem.Name, "ip", mem.IP, "netns", mem.Namespace)
@@ -105,6 +105,23 @@ func (m *Manager) checkJoinOptions(n *network, nic string, o JoinOptions) (joinP
 	return plan, nil
 }
 
+// recordMember gives the member its DHCP reservation and name, then
+// writes it to the state store; a failure leaves neither behind.
+func (m *Manager) recordMember(n *network, mem Member) error {
+	if n.svc != nil {
+		if err := n.svc.add(mem); err != nil {
+			return err
+		}
+	}
+	if err := m.store.saveMember(mem); err != nil {
+		if n.svc != nil {
+			n.svc.remove(mem)
+		}
+		return Errorf(Internal, "save state: %w", err)
+	}
+	return nil
+}
+
 // nextFree is the lowest host address of the network not yet taken.
 func (n *network) nextFree() (netip.Addr, error) {
 	used := map[netip.Addr]bool{n.addr.gateway: true}
@@ -135,6 +152,11 @@ func (m *Manager) Leave(ctx context.Context, network, nic string) error {
 	}
 	if err := n.driver.leave(ctx, n, mem); err != nil {
 		return err
+	}
+	if n.svc != nil {
+		if err := n.svc.remove(mem); err != nil {
+			return err
+		}
 	}
 	if err := m.store.removeMember(network, nic); err != nil {
 		return Errorf(Internal, "leave %s/%s: state: %w", network, nic, err)

@@ -30,6 +30,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		if err := n.driver.reconcile(ctx, n); err != nil {
 			m.Log.Error("network reconcile", "network", info.Name, "err", err)
 		}
+		if err := m.startServices(n, n.driver.gatewayPort(n)); err != nil {
+			m.Log.Error("network DHCP and DNS", "network", info.Name, "err", err)
+		}
 	}
 	if m.OVS == nil {
 		return nil // unit tests: nothing made, nothing to sweep

@@ -41,7 +41,8 @@ func (s store) removeMember(network, nic string) error {
 // directories, the top one last.
 func (s store) removeNetwork(name string) error {
 	dir := s.networkDir(name)
-	for _, p := range []string{filepath.Join(dir, "network.json"), filepath.Join(dir, "members"), dir} {
+	for _, p := range []string{filepath.Join(dir, "network.json"), filepath.Join(dir, leaseFileName),
+		filepath.Join(dir, "members"), dir} {
 		if err := fsutil.RemoveDurable(p); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"nodenet/dhcpd"
 	"nodenet/lan"
 )
 
@@ -191,3 +192,20 @@ var (
 	_ lan.Network   = (*Backend)(nil)
 	_ lan.Inventory = (*Backend)(nil)
 )
+
+// Leases reports an empty pool for a network that serves DHCP.
+func (b *Backend) Leases(ctx context.Context, network string) (lan.Leases, error) {
+	if err := b.hook(ctx, "leases"); err != nil {
+		return lan.Leases{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, err := b.net(network)
+	if err != nil {
+		return lan.Leases{}, err
+	}
+	if !n.Network.DHCP {
+		return lan.Leases{}, lan.Errorf(lan.Invalid, "network %q serves no DHCP (create it with dhcp: true)", network)
+	}
+	return lan.Leases{Leases: []dhcpd.Lease{}}, nil
+}

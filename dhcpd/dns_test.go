@@ -1,0 +1,689 @@
+package dhcpd
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+var dnsClient = netip.MustParseAddrPort("10.0.0.77:5353")
+
+// dnsTestServer is lan.test on 10.0.0.0/24 with web at .5 and db at .6,
+// served without sockets.
+func dnsTestServer(t testing.TB) *DNSServer {
+	s := &DNSServer{Domain: "lan.test", Addr: netip.MustParseAddr("10.0.0.1"),
+		Allowed: netip.MustParsePrefix("10.0.0.0/24")}
+	s.SetHost("web", netip.MustParseAddr("10.0.0.5"))
+	s.SetHost("DB", netip.MustParseAddr("10.0.0.6"))
+	return s
+}
+
+// dnsTestQuery builds a query; edns > 0 adds an OPT advertising that size.
+func dnsTestQuery(t testing.TB, id uint16, name string, typ dnsmessage.Type, edns int) []byte {
+	t.Helper()
+	m := dnsmessage.Message{
+		Header:    dnsmessage.Header{ID: id, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: typ, Class: dnsmessage.ClassINET}},
+	}
+	if edns > 0 {
+		var h dnsmessage.ResourceHeader
+		h.SetEDNS0(edns, dnsmessage.RCodeSuccess, false)
+		m.Additionals = append(m.Additionals, dnsmessage.Resource{Header: h, Body: &dnsmessage.OPTResource{}})
+	}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatalf("pack query %s: %v", name, err)
+	}
+	return b
+}
+
+var dnsRCodeNames = map[dnsmessage.RCode]string{0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL",
+	3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
+
+// dnsSummary renders a response as text, one line per question and record,
+// so tests compare got and want as strings.
+func dnsSummary(t testing.TB, resp []byte) string {
+	t.Helper()
+	if resp == nil {
+		return "<nil>"
+	}
+	var m dnsmessage.Message
+	if err := m.Unpack(resp); err != nil {
+		t.Fatalf("response does not parse: %v", err)
+	}
+	rcode := m.RCode
+	for _, r := range m.Additionals {
+		if r.Header.Type == dnsmessage.TypeOPT {
+			rcode = r.Header.ExtendedRCode(rcode)
+		}
+	}
+	var b strings.Builder
+	b.WriteString(dnsRCodeNames[rcode])
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{m.Authoritative, "aa"}, {m.Truncated, "tc"}, {m.RecursionDesired, "rd"}, {m.RecursionAvailable, "ra"}} {
+		if f.on {
+			b.WriteString(" " + f.name)
+		}
+	}
+	for _, q := range m.Questions {
+		fmt.Fprintf(&b, "\nq %s %s", q.Name, strings.TrimPrefix(q.Type.String(), "Type"))
+	}
+	for _, sec := range []struct {
+		name string
+		rrs  []dnsmessage.Resource
+	}{{"an", m.Answers}, {"ns", m.Authorities}, {"ar", m.Additionals}} {
+		for _, r := range sec.rrs {
+			h := r.Header
+			fmt.Fprintf(&b, "\n%s %s %s ", sec.name, h.Name, strings.TrimPrefix(h.Type.String(), "Type"))
+			switch body := r.Body.(type) {
+			case *dnsmessage.AResource:
+				fmt.Fprintf(&b, "%d %s", h.TTL, netip.AddrFrom4(body.A))
+			case *dnsmessage.PTRResource:
+				fmt.Fprintf(&b, "%d %s", h.TTL, body.PTR)
+			case *dnsmessage.SOAResource:
+				fmt.Fprintf(&b, "%d %s %s %d", h.TTL, body.NS, body.MBox, body.MinTTL)
+			case *dnsmessage.OPTResource:
+				fmt.Fprintf(&b, "size=%d", h.Class)
+			default:
+				fmt.Fprintf(&b, "%d %T", h.TTL, body)
+			}
+		}
+	}
+	return b.String()
+}
+
+func dnsCheck(t testing.TB, what string, resp []byte, want string) {
+	t.Helper()
+	if got := dnsSummary(t, resp); got != want {
+		t.Errorf("%s:\ngot:\n%s\nwant:\n%s", what, got, want)
+	}
+}
+
+const dnsSOA = "ns lan.test. SOA 60 ns.lan.test. hostmaster.lan.test. 60"
+
+func TestDNSLocal(t *testing.T) {
+	s := dnsTestServer(t)
+	for _, tc := range []struct {
+		name string
+		typ  dnsmessage.Type
+		want string
+	}{
+		{"web.lan.test.", dnsmessage.TypeA, "NOERROR aa rd ra\nq web.lan.test. A\nan web.lan.test. A 60 10.0.0.5"},
+		{"WeB.LAN.Test.", dnsmessage.TypeA, "NOERROR aa rd ra\nq WeB.LAN.Test. A\nan WeB.LAN.Test. A 60 10.0.0.5"},
+		{"db.lan.test.", dnsmessage.TypeALL, "NOERROR aa rd ra\nq db.lan.test. ALL\nan db.lan.test. A 60 10.0.0.6"},
+		{"web.lan.test.", dnsmessage.TypeAAAA, "NOERROR aa rd ra\nq web.lan.test. AAAA\n" + dnsSOA},
+		{"nope.lan.test.", dnsmessage.TypeA, "NXDOMAIN aa rd ra\nq nope.lan.test. A\n" + dnsSOA},
+		{"a.web.lan.test.", dnsmessage.TypeA, "NXDOMAIN aa rd ra\nq a.web.lan.test. A\n" + dnsSOA},
+		{"lan.test.", dnsmessage.TypeA, "NOERROR aa rd ra\nq lan.test. A\n" + dnsSOA},
+		{"lan.test.", dnsmessage.TypeSOA, "NOERROR aa rd ra\nq lan.test. SOA\nan lan.test. SOA 60 ns.lan.test. hostmaster.lan.test. 60"},
+		{"5.0.0.10.in-addr.arpa.", dnsmessage.TypePTR, "NOERROR aa rd ra\nq 5.0.0.10.in-addr.arpa. PTR\nan 5.0.0.10.in-addr.arpa. PTR 60 web.lan.test."},
+		{"5.0.0.10.IN-ADDR.ARPA.", dnsmessage.TypePTR, "NOERROR aa rd ra\nq 5.0.0.10.IN-ADDR.ARPA. PTR\nan 5.0.0.10.IN-ADDR.ARPA. PTR 60 web.lan.test."},
+		{"5.0.0.10.in-addr.arpa.", dnsmessage.TypeA, "NOERROR aa rd ra\nq 5.0.0.10.in-addr.arpa. A\nns 0.0.10.in-addr.arpa. SOA 60 ns.lan.test. hostmaster.lan.test. 60"},
+		{"9.0.0.10.in-addr.arpa.", dnsmessage.TypePTR, "NXDOMAIN aa rd ra\nq 9.0.0.10.in-addr.arpa. PTR\nns 0.0.10.in-addr.arpa. SOA 60 ns.lan.test. hostmaster.lan.test. 60"},
+		{"x.0.0.10.in-addr.arpa.", dnsmessage.TypePTR, "NXDOMAIN aa rd ra\nq x.0.0.10.in-addr.arpa. PTR\nns 0.0.10.in-addr.arpa. SOA 60 ns.lan.test. hostmaster.lan.test. 60"},
+		{"0.0.10.in-addr.arpa.", dnsmessage.TypeSOA, "NOERROR aa rd ra\nq 0.0.10.in-addr.arpa. SOA\nan 0.0.10.in-addr.arpa. SOA 60 ns.lan.test. hostmaster.lan.test. 60"},
+		// Not ours and no upstreams: SERVFAIL, not NXDOMAIN.
+		{"9.1.0.10.in-addr.arpa.", dnsmessage.TypePTR, "SERVFAIL rd ra\nq 9.1.0.10.in-addr.arpa. PTR"},
+		{"example.org.", dnsmessage.TypeA, "SERVFAIL rd ra\nq example.org. A"},
+		{"example.org.", dnsmessage.TypeAXFR, "REFUSED rd ra\nq example.org. AXFR"},
+	} {
+		resp := s.Handle(context.Background(), dnsTestQuery(t, 7, tc.name, tc.typ, 0), dnsClient, false)
+		if len(resp) < 2 || binary.BigEndian.Uint16(resp) != 7 {
+			t.Errorf("%s %v: ID not echoed: % x", tc.name, tc.typ, resp)
+		}
+		dnsCheck(t, tc.name+" "+tc.typ.String(), resp, tc.want)
+	}
+}
+
+func TestDNSMalformed(t *testing.T) {
+	s := dnsTestServer(t)
+	query := dnsTestQuery(t, 9, "web.lan.test.", dnsmessage.TypeA, 0)
+	with := func(edit func(m *dnsmessage.Message)) []byte {
+		var m dnsmessage.Message
+		if err := m.Unpack(query); err != nil {
+			t.Fatal(err)
+		}
+		edit(&m)
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	twoQuestions := with(func(m *dnsmessage.Message) { m.Questions = append(m.Questions, m.Questions[0]) })
+	noQuestion := with(func(m *dnsmessage.Message) { m.Questions = nil })
+	notify := with(func(m *dnsmessage.Message) { m.OpCode = 4 })
+	response := with(func(m *dnsmessage.Message) { m.Response = true })
+	chaos := with(func(m *dnsmessage.Message) { m.Questions[0].Class = dnsmessage.ClassCHAOS })
+	badVersion := dnsTestQuery(t, 9, "web.lan.test.", dnsmessage.TypeA, 1232)
+	badVersion[len(badVersion)-5] = 1 // the OPT's version byte
+
+	for _, tc := range []struct {
+		what  string
+		query []byte
+		src   netip.AddrPort
+		want  string
+	}{
+		{"short", query[:11], dnsClient, "<nil>"},
+		{"cut in the question", query[:len(query)-3], dnsClient, "FORMERR rd ra"},
+		{"two questions", twoQuestions, dnsClient, "FORMERR rd ra"},
+		{"no question", noQuestion, dnsClient, "FORMERR rd ra"},
+		{"opcode NOTIFY", notify, dnsClient, "NOTIMP rd ra"},
+		{"a response", response, dnsClient, "<nil>"},
+		{"class CHAOS", chaos, dnsClient, "REFUSED rd ra\nq web.lan.test. A"},
+		{"EDNS version 1", badVersion, dnsClient, "BADVERS rd ra\nq web.lan.test. A\nar . OPT size=1232"},
+		{"outside Allowed", query, netip.MustParseAddrPort("192.0.2.1:53"), "<nil>"},
+	} {
+		dnsCheck(t, tc.what, s.Handle(context.Background(), tc.query, tc.src, false), tc.want)
+	}
+}
+
+func TestDNSEDNSAndTruncation(t *testing.T) {
+	long := strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + "." + strings.Repeat("c", 60)
+	s := &DNSServer{Domain: long}
+	name := strings.Repeat("d", 40) + "." + long + "."
+	soa := fmt.Sprintf("ns %s. SOA 60 ns.%[1]s. hostmaster.%[1]s. 60", long)
+
+	// The NXDOMAIN's SOA repeats the long domain three times: over 512 bytes.
+	udp := s.Handle(context.Background(), dnsTestQuery(t, 1, name, dnsmessage.TypeA, 0), dnsClient, false)
+	dnsCheck(t, "UDP without EDNS", udp, "NXDOMAIN aa tc rd ra\nq "+name+" A")
+	tcp := s.Handle(context.Background(), dnsTestQuery(t, 1, name, dnsmessage.TypeA, 0), dnsClient, true)
+	dnsCheck(t, "TCP", tcp, "NXDOMAIN aa rd ra\nq "+name+" A\n"+soa)
+	edns := s.Handle(context.Background(), dnsTestQuery(t, 1, name, dnsmessage.TypeA, 4096), dnsClient, false)
+	dnsCheck(t, "UDP with EDNS", edns, "NXDOMAIN aa rd ra\nq "+name+" A\n"+soa+"\nar . OPT size=1232")
+	small := s.Handle(context.Background(), dnsTestQuery(t, 1, name, dnsmessage.TypeA, 600), dnsClient, false)
+	dnsCheck(t, "UDP with EDNS 600", small, "NXDOMAIN aa tc rd ra\nq "+name+" A\nar . OPT size=1232")
+}
+
+func TestDNSHosts(t *testing.T) {
+	s := dnsTestServer(t)
+	ask := func(name string, typ dnsmessage.Type) string {
+		resp := s.Handle(context.Background(), dnsTestQuery(t, 1, name, typ, 0), dnsClient, false)
+		_, rest, _ := strings.Cut(dnsSummary(t, resp), "\nan ")
+		return rest
+	}
+	s.SetHost("web", netip.MustParseAddr("10.0.0.8")) // moved
+	s.SetHost("www", netip.MustParseAddr("10.0.0.8")) // a second name, say its DHCP hostname
+	s.SetHost("bad.name", netip.MustParseAddr("10.0.0.9"))
+	s.SetHost("v6", netip.MustParseAddr("fd00::1"))
+	for _, c := range []struct{ got, want string }{
+		{ask("web.lan.test.", dnsmessage.TypeA), "web.lan.test. A 60 10.0.0.8"},
+		{ask("5.0.0.10.in-addr.arpa.", dnsmessage.TypePTR), ""},
+		{ask("8.0.0.10.in-addr.arpa.", dnsmessage.TypePTR), "8.0.0.10.in-addr.arpa. PTR 60 www.lan.test."},
+		{ask("9.0.0.10.in-addr.arpa.", dnsmessage.TypePTR), ""},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+	s.RemoveHost("WWW")
+	if got, want := ask("8.0.0.10.in-addr.arpa.", dnsmessage.TypePTR), "8.0.0.10.in-addr.arpa. PTR 60 web.lan.test."; got != want {
+		t.Errorf("after RemoveHost(WWW): got %q, want %q", got, want)
+	}
+	s.RemoveHost("web")
+	if got := ask("web.lan.test.", dnsmessage.TypeA); got != "" {
+		t.Errorf("after RemoveHost(web): got %q", got)
+	}
+}
+
+// dnsClock is a settable clock for the cache.
+type dnsClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *dnsClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *dnsClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// dnsFreePort finds a port free for both UDP and TCP on 127.0.0.1.
+func dnsFreePort(t testing.TB) int {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port on 127.0.0.1")
+	return 0
+}
+
+// dnsUpstream is a fake resolver on 127.0.0.1 (UDP and TCP on one port).
+type dnsUpstream struct {
+	addr     netip.AddrPort
+	answer   func(q dnsmessage.Question) dnsmessage.Message // rcode and records; nil: never answer
+	truncate bool                                           // UDP answers carry TC and no records
+	delay    time.Duration
+
+	mu         sync.Mutex
+	udp, tcp   int // queries received
+	lastRD     bool
+	lastQName  string
+	lastHasOPT bool
+}
+
+func (u *dnsUpstream) counts() (udp, tcp int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.udp, u.tcp
+}
+
+func dnsStartUpstream(t testing.TB, u *dnsUpstream) *dnsUpstream {
+	t.Helper()
+	port := dnsFreePort(t)
+	pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close(); ln.Close() })
+	u.addr = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if resp := u.respond(buf[:n], false); resp != nil {
+				pc.WriteTo(resp, from)
+			}
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if req := dnsReadTCP(c); req != nil {
+					if resp := u.respond(req, true); resp != nil {
+						c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(resp))), resp...))
+					}
+				}
+			}()
+		}
+	}()
+	return u
+}
+
+func (u *dnsUpstream) respond(req []byte, tcp bool) []byte {
+	var m dnsmessage.Message
+	if m.Unpack(req) != nil || len(m.Questions) != 1 {
+		return nil
+	}
+	u.mu.Lock()
+	if tcp {
+		u.tcp++
+	} else {
+		u.udp++
+	}
+	u.lastRD, u.lastQName, u.lastHasOPT = m.RecursionDesired, m.Questions[0].Name.String(), len(m.Additionals) > 0
+	u.mu.Unlock()
+	if u.answer == nil {
+		return nil
+	}
+	time.Sleep(u.delay)
+	resp := u.answer(m.Questions[0])
+	resp.ID, resp.Response, resp.RecursionDesired, resp.RecursionAvailable = m.ID, true, true, true
+	resp.Questions = m.Questions
+	if u.truncate && !tcp {
+		resp.Truncated, resp.Answers, resp.Authorities = true, nil, nil
+	}
+	b, _ := resp.Pack()
+	return b
+}
+
+func dnsReadTCP(c net.Conn) []byte {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var n [2]byte
+	if _, err := c.Read(n[:]); err != nil {
+		return nil
+	}
+	msg := make([]byte, binary.BigEndian.Uint16(n[:]))
+	for got := 0; got < len(msg); {
+		k, err := c.Read(msg[got:])
+		if err != nil {
+			return nil
+		}
+		got += k
+	}
+	return msg
+}
+
+// dnsAnswerA answers every question with count A records of that TTL.
+func dnsAnswerA(count int, ttl uint32) func(dnsmessage.Question) dnsmessage.Message {
+	return func(q dnsmessage.Question) dnsmessage.Message {
+		var m dnsmessage.Message
+		for i := range count {
+			m.Answers = append(m.Answers, dnsmessage.Resource{
+				Header: dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: ttl},
+				Body:   &dnsmessage.AResource{A: [4]byte{192, 0, 2, byte(i + 1)}}})
+		}
+		return m
+	}
+}
+
+// dnsAnswerNX answers NXDOMAIN with an SOA of that TTL and minimum.
+func dnsAnswerNX(ttl, minimum uint32) func(dnsmessage.Question) dnsmessage.Message {
+	return func(q dnsmessage.Question) dnsmessage.Message {
+		m := dnsmessage.Message{Header: dnsmessage.Header{RCode: dnsmessage.RCodeNameError}}
+		m.Authorities = []dnsmessage.Resource{{
+			Header: dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("example."), Type: dnsmessage.TypeSOA, Class: dnsmessage.ClassINET, TTL: ttl},
+			Body: &dnsmessage.SOAResource{NS: dnsmessage.MustNewName("ns.example."), MBox: dnsmessage.MustNewName("h.example."),
+				Serial: 1, Refresh: 1, Retry: 1, Expire: 1, MinTTL: minimum}}}
+		return m
+	}
+}
+
+func dnsForwarder(clock *dnsClock, timeout time.Duration, ups ...*dnsUpstream) *DNSServer {
+	s := &DNSServer{Domain: "lan.test", Timeout: timeout, Now: clock.now}
+	s.Upstreams = func() []netip.AddrPort {
+		var addrs []netip.AddrPort
+		for _, u := range ups {
+			addrs = append(addrs, u.addr)
+		}
+		return addrs
+	}
+	return s
+}
+
+func TestDNSForwardCache(t *testing.T) {
+	clock := &dnsClock{t: time.Unix(1e9, 0)}
+	up := dnsStartUpstream(t, &dnsUpstream{answer: dnsAnswerA(1, 300)})
+	s := dnsForwarder(clock, time.Second, up)
+	ask := func(id uint16, name string) []byte {
+		return s.Handle(context.Background(), dnsTestQuery(t, id, name, dnsmessage.TypeA, 0), dnsClient, false)
+	}
+
+	dnsCheck(t, "first", ask(1, "www.Example.org."), "NOERROR rd ra\nq www.Example.org. A\nan www.Example.org. A 300 192.0.2.1")
+	up.mu.Lock()
+	if !up.lastRD || up.lastQName != "www.example.org." || !up.lastHasOPT {
+		t.Errorf("upstream got RD %v, name %q, OPT %v; want RD, lower case, OPT", up.lastRD, up.lastQName, up.lastHasOPT)
+	}
+	up.mu.Unlock()
+	clock.add(100 * time.Second)
+	resp := ask(2, "WWW.example.ORG.")
+	dnsCheck(t, "cached", resp, "NOERROR rd ra\nq WWW.example.ORG. A\nan WWW.example.ORG. A 200 192.0.2.1")
+	if binary.BigEndian.Uint16(resp) != 2 {
+		t.Errorf("cached answer has ID %d, want 2", binary.BigEndian.Uint16(resp))
+	}
+	if udp, _ := up.counts(); udp != 1 {
+		t.Errorf("upstream asked %d times for two queries, want 1", udp)
+	}
+	clock.add(200 * time.Second)
+	dnsCheck(t, "expired", ask(3, "www.example.org."), "NOERROR rd ra\nq www.example.org. A\nan www.example.org. A 300 192.0.2.1")
+	if udp, _ := up.counts(); udp != 2 {
+		t.Errorf("upstream asked %d times after expiry, want 2", udp)
+	}
+}
+
+func TestDNSNegativeCache(t *testing.T) {
+	clock := &dnsClock{t: time.Unix(1e9, 0)}
+	nx := dnsStartUpstream(t, &dnsUpstream{answer: dnsAnswerNX(600, 120)})
+	nodata := dnsStartUpstream(t, &dnsUpstream{answer: dnsAnswerA(0, 0)})
+	for _, tc := range []struct {
+		up    *dnsUpstream
+		ttl   time.Duration // how long it is cached
+		rcode string
+	}{
+		{nx, 120 * time.Second, "NXDOMAIN"}, // the SOA minimum, below its TTL
+		{nodata, 30 * time.Second, "NOERROR"},
+	} {
+		s := dnsForwarder(clock, time.Second, tc.up)
+		ask := func() string {
+			resp := s.Handle(context.Background(), dnsTestQuery(t, 1, "nx.example.", dnsmessage.TypeA, 0), dnsClient, false)
+			rcode, _, _ := strings.Cut(dnsSummary(t, resp), " ")
+			return rcode
+		}
+		for i, step := range []struct {
+			after time.Duration
+			calls int
+		}{{0, 1}, {tc.ttl - time.Second, 1}, {time.Second, 2}} {
+			clock.add(step.after)
+			if got := ask(); got != tc.rcode {
+				t.Errorf("%s query %d: got %s", tc.rcode, i, got)
+			}
+			if udp, _ := tc.up.counts(); udp != step.calls {
+				t.Errorf("%s query %d: upstream asked %d times, want %d", tc.rcode, i, udp, step.calls)
+			}
+		}
+	}
+}
+
+func TestDNSForwardFailures(t *testing.T) {
+	clock := &dnsClock{t: time.Unix(1e9, 0)}
+	silent := dnsStartUpstream(t, &dnsUpstream{})
+	servfail := dnsStartUpstream(t, &dnsUpstream{answer: func(dnsmessage.Question) dnsmessage.Message {
+		return dnsmessage.Message{Header: dnsmessage.Header{RCode: dnsmessage.RCodeServerFailure}}
+	}})
+	good := dnsStartUpstream(t, &dnsUpstream{answer: dnsAnswerA(1, 60)})
+	query := dnsTestQuery(t, 1, "example.org.", dnsmessage.TypeA, 0)
+
+	s := dnsForwarder(clock, 50*time.Millisecond, silent, silent, silent)
+	start := time.Now()
+	dnsCheck(t, "silent upstreams", s.Handle(context.Background(), query, dnsClient, false), "SERVFAIL rd ra\nq example.org. A")
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("SERVFAIL took %v, want about 2*Timeout", took)
+	}
+	s.Handle(context.Background(), query, dnsClient, false)
+	if udp, _ := silent.counts(); udp != 4 {
+		t.Errorf("silent upstream asked %d times, want 4 (two per query, SERVFAIL not cached)", udp)
+	}
+
+	s = dnsForwarder(clock, 200*time.Millisecond, servfail, good)
+	dnsCheck(t, "SERVFAIL then good", s.Handle(context.Background(), query, dnsClient, false),
+		"NOERROR rd ra\nq example.org. A\nan example.org. A 60 192.0.2.1")
+
+	s = dnsForwarder(clock, time.Second)
+	dnsCheck(t, "no upstreams", s.Handle(context.Background(), query, dnsClient, false), "SERVFAIL rd ra\nq example.org. A")
+}
+
+func TestDNSForwardTruncation(t *testing.T) {
+	clock := &dnsClock{t: time.Unix(1e9, 0)}
+	up := dnsStartUpstream(t, &dnsUpstream{answer: dnsAnswerA(40, 60), truncate: true})
+	s := dnsForwarder(clock, time.Second, up)
+	resp := s.Handle(context.Background(), dnsTestQuery(t, 1, "many.example.", dnsmessage.TypeA, 0), dnsClient, true)
+	if got := strings.Count(dnsSummary(t, resp), "\nan "); got != 40 {
+		t.Errorf("over TCP: %d answers, want 40", got)
+	}
+	if udp, tcp := up.counts(); udp != 1 || tcp != 1 {
+		t.Errorf("upstream asked %d times over UDP and %d over TCP, want 1 and 1", udp, tcp)
+	}
+	// 40 A records exceed 512 bytes but fit in 1232.
+	udp := s.Handle(context.Background(), dnsTestQuery(t, 1, "many.example.", dnsmessage.TypeA, 0), dnsClient, false)
+	dnsCheck(t, "cached, UDP without EDNS", udp, "NOERROR tc rd ra\nq many.example. A")
+	edns := s.Handle(context.Background(), dnsTestQuery(t, 1, "many.example.", dnsmessage.TypeA, 1232), dnsClient, false)
+	if got := strings.Count(dnsSummary(t, edns), "\nan "); got != 40 || len(edns) > 1232 {
+		t.Errorf("UDP with EDNS: %d answers in %d bytes, want 40 in at most 1232", got, len(edns))
+	}
+}
+
+func TestDNSForwardCoalesces(t *testing.T) {
+	clock := &dnsClock{t: time.Unix(1e9, 0)}
+	up := dnsStartUpstream(t, &dnsUpstream{answer: dnsAnswerA(1, 60), delay: 100 * time.Millisecond})
+	s := dnsForwarder(clock, time.Second, up)
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			resp := s.Handle(context.Background(), dnsTestQuery(t, uint16(i), "slow.example.", dnsmessage.TypeA, 0), dnsClient, false)
+			if !strings.Contains(dnsSummary(t, resp), "an slow.example. A 60 192.0.2.1") {
+				t.Errorf("query %d: %s", i, dnsSummary(t, resp))
+			}
+		})
+	}
+	wg.Wait()
+	if udp, _ := up.counts(); udp != 1 {
+		t.Errorf("upstream asked %d times for 5 concurrent queries, want 1", udp)
+	}
+}
+
+// dnsStart starts s on 127.0.0.1 at a free high port and returns its address.
+func dnsStart(t testing.TB, s *DNSServer) string {
+	t.Helper()
+	s.Addr = netip.MustParseAddr("127.0.0.1")
+	var err error
+	for range 5 { // another test may take the port in between
+		s.Port = dnsFreePort(t)
+		if err = s.Start(); err == nil {
+			t.Cleanup(func() { s.Close() })
+			return fmt.Sprintf("127.0.0.1:%d", s.Port)
+		}
+	}
+	t.Fatalf("start: %v", err)
+	return ""
+}
+
+// dnsAskUDP sends query and returns the answer, nil after a timeout.
+func dnsAskUDP(t testing.TB, addr string, query []byte, timeout time.Duration) []byte {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write(query); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
+}
+
+func TestDNSSockets(t *testing.T) {
+	up := dnsStartUpstream(t, &dnsUpstream{answer: dnsAnswerA(1, 60)})
+	s := &DNSServer{Domain: "lan.test", Allowed: netip.MustParsePrefix("127.0.0.0/8"),
+		Upstreams: func() []netip.AddrPort { return []netip.AddrPort{up.addr} }}
+	s.SetHost("web", netip.MustParseAddr("127.0.0.5"))
+	addr := dnsStart(t, s)
+	if err := s.Start(); err == nil {
+		t.Error("a second Start succeeded")
+	}
+
+	local := "NOERROR aa rd ra\nq web.lan.test. A\nan web.lan.test. A 60 127.0.0.5"
+	forwarded := "NOERROR rd ra\nq example.org. A\nan example.org. A 60 192.0.2.1"
+	dnsCheck(t, "UDP local", dnsAskUDP(t, addr, dnsTestQuery(t, 1, "web.lan.test.", dnsmessage.TypeA, 0), 2*time.Second), local)
+	dnsCheck(t, "UDP forwarded", dnsAskUDP(t, addr, dnsTestQuery(t, 2, "example.org.", dnsmessage.TypeA, 0), 2*time.Second), forwarded)
+
+	// Two queries on one connection, sent before reading either answer.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var frames []byte
+	for i, name := range []string{"web.lan.test.", "example.org."} {
+		q := dnsTestQuery(t, uint16(10+i), name, dnsmessage.TypeA, 0)
+		frames = append(binary.BigEndian.AppendUint16(frames, uint16(len(q))), q...)
+	}
+	if _, err := c.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint16]string{}
+	for range 2 {
+		resp := dnsReadTCP(c)
+		if resp == nil {
+			t.Fatal("TCP: no answer")
+		}
+		got[binary.BigEndian.Uint16(resp)] = dnsSummary(t, resp)
+	}
+	if got[10] != local || got[11] != forwarded {
+		t.Errorf("TCP answers:\n%s\n%s\nwant:\n%s\n%s", got[10], got[11], local, forwarded)
+	}
+	c.Close()
+
+	if out, err := exec.Command("dig", "-v").CombinedOutput(); err == nil {
+		for _, args := range [][]string{{}, {"+tcp"}} {
+			args = append(args, "+short", "+time=2", "+tries=1", "-p", fmt.Sprint(s.Port), "@127.0.0.1", "web.lan.test", "A")
+			out, err := exec.Command("dig", args...).CombinedOutput()
+			if got := strings.TrimSpace(string(out)); err != nil || got != "127.0.0.5" {
+				t.Errorf("dig %v: %q, %v", args, got, err)
+			}
+		}
+	} else {
+		t.Logf("no dig (%v %s): cross-check skipped", err, out)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatalf("UDP port still taken after Close: %v", err)
+	}
+	pc.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("TCP port still taken after Close: %v", err)
+	}
+	ln.Close()
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestDNSSocketsDropOutsiders(t *testing.T) {
+	s := &DNSServer{Domain: "lan.test", Allowed: netip.MustParsePrefix("10.0.0.0/24")}
+	s.SetHost("web", netip.MustParseAddr("10.0.0.5"))
+	addr := dnsStart(t, s)
+	if resp := dnsAskUDP(t, addr, dnsTestQuery(t, 1, "web.lan.test.", dnsmessage.TypeA, 0), 300*time.Millisecond); resp != nil {
+		t.Errorf("127.0.0.1 is outside Allowed but got: %s", dnsSummary(t, resp))
+	}
+}
+
+func TestDNSDevice(t *testing.T) {
+	s := &DNSServer{Domain: "lan.test", Device: "lo"}
+	s.SetHost("web", netip.MustParseAddr("10.0.0.5"))
+	s.Addr, s.Port = netip.MustParseAddr("127.0.0.1"), dnsFreePort(t)
+	if err := s.Start(); errors.Is(err, syscall.EPERM) {
+		t.Skipf("SO_BINDTODEVICE not permitted: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resp := dnsAskUDP(t, fmt.Sprintf("127.0.0.1:%d", s.Port), dnsTestQuery(t, 1, "web.lan.test.", dnsmessage.TypeA, 0), 2*time.Second)
+	dnsCheck(t, "bound to lo", resp, "NOERROR aa rd ra\nq web.lan.test. A\nan web.lan.test. A 60 10.0.0.5")
+
+	bad := &DNSServer{Domain: "lan.test", Device: "nnt-nosuch0", Addr: netip.MustParseAddr("127.0.0.1"), Port: dnsFreePort(t)}
+	err := bad.Start()
+	if err == nil {
+		bad.Close()
+		t.Fatal("Start bound to a missing device")
+	}
+	if !strings.Contains(err.Error(), "nnt-nosuch0") || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("error does not name the device and address: %v", err)
+	}
+}

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"nodenet/api"
+	"nodenet/internal/testenv"
+	"nodenet/lan"
+)
+
+// udhcpcScript configures the address udhcpc got, so later steps can use it.
+const udhcpcScript = `#!/bin/sh
+case "$1" in
+bound|renew) ip addr replace "$ip/$mask" dev "$interface"; echo "udhcpc-$1 $ip" ;;
+deconfig) ip addr flush dev "$interface" ;;
+esac
+`
+
+func writeScript(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startDHCPNode is a node with LAN "dl" serving DHCP and DNS (10.86.0.0/24,
+// gateway .1) and extra kernel flags.
+func startDHCPNode(t *testing.T, cmdline, cidr string) *lanNode {
+	t.Helper()
+	testenv.Require(t, "unshare", "busybox")
+	ns := testenv.NewNetns(t)
+	o := testenv.StartOVS(t, ns)
+	d := testenv.StartDaemon(t, ns, testenv.DaemonOptions{Cmdline: "ip=off " + cmdline, OVS: o})
+	n := &lanNode{ns: ns, ovs: o, d: d, c: newClient(d)}
+	n.waitLANs(t)
+	if err := n.c.Create(context.Background(), "dl", lan.Bridge,
+		lan.Settings{Network: lan.IPSettings{CIDR: cidr, DHCP: true}}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// udhcpc runs busybox udhcpc once on eth0 in ns and returns the address
+// it was given ("" when none).
+func udhcpc(t *testing.T, ns *testenv.Netns, script string) string {
+	t.Helper()
+	out, _ := ns.Output("busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "3", "-T", "1", "-s", script)
+	m := regexp.MustCompile(`udhcpc-bound (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func TestLANDHCPReservedAndDynamic(t *testing.T) {
+	node := startDHCPNode(t, "", "10.86.0.0/24")
+	script := writeScript(t, udhcpcScript)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	ma := node.join(t, "dl", "a", a)
+	node.join(t, "dl", "b", b)
+	if ma.IP != "10.86.0.2" {
+		t.Errorf("member a reserved %s, want 10.86.0.2", ma.IP)
+	}
+	if out := a.Run(t, "ip", "-4", "-o", "addr", "show", "eth0"); strings.Contains(out, "inet ") {
+		t.Errorf("dhcp LAN: nodenet configured the member itself: %s", out)
+	}
+	// The member's own MAC gets its reservation.
+	if got := udhcpc(t, a, script); got != ma.IP {
+		t.Fatalf("udhcpc in member a got %q, want its reservation %s", got, ma.IP)
+	}
+	// A client with a MAC of its own (a VM's NIC) gets a dynamic lease,
+	// never a member's reservation; after a restart the same MAC gets the
+	// same address.
+	b.Run(t, "ip", "link", "set", "eth0", "address", "02:00:00:86:00:01")
+	dyn := udhcpc(t, b, script)
+	if !strings.HasPrefix(dyn, "10.86.0.") || dyn == "10.86.0.2" || dyn == "10.86.0.3" || dyn == "10.86.0.1" {
+		t.Fatalf("dynamic lease %q", dyn)
+	}
+	node.d.Restart(t)
+	node.waitLANs(t)
+	if again := udhcpc(t, b, script); again != dyn {
+		t.Errorf("after a daemon restart the same MAC got %q, want %s", again, dyn)
+	}
+	ping(t, a, dyn)
+	ping(t, b, "10.86.0.1")
+}
+
+// A client that renews and releases: busybox udhcpc in the foreground,
+// SIGUSR1 renews (a unicast REQUEST), SIGUSR2 releases.
+func TestLANDHCPRenewRelease(t *testing.T) {
+	node := startDHCPNode(t, "", "10.87.0.0/24")
+	script := writeScript(t, udhcpcScript)
+	a := testenv.NewNetns(t)
+	ma := node.join(t, "dl", "a", a)
+	cmd := a.Command("busybox", "udhcpc", "-i", "eth0", "-f", "-t", "5", "-T", "1", "-s", script)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, &out, "udhcpc-bound "+ma.IP)
+	cmd.Process.Signal(sigUSR1)
+	waitFor(t, &out, "udhcpc-renew "+ma.IP)
+	cmd.Process.Signal(sigUSR2)
+	waitFor(t, &out, "released")
+}
+
+// Pool exhaustion: no offer, and the LAN says so.
+func TestLANDHCPExhaustion(t *testing.T) {
+	node := startDHCPNode(t, "", "10.88.0.0/29") // .2-.6: five addresses
+	script := writeScript(t, udhcpcScript)
+	a := testenv.NewNetns(t)
+	node.join(t, "dl", "a", a) // .2 reserved
+	var got []string
+	for i := 1; i <= 5; i++ {
+		a.Run(t, "ip", "link", "set", "eth0", "address", fmt.Sprintf("02:00:00:88:00:%02x", i))
+		got = append(got, udhcpc(t, a, script))
+	}
+	for i, ip := range got[:4] {
+		if !strings.HasPrefix(ip, "10.88.0.") || ip == "10.88.0.2" {
+			t.Errorf("client %d got %q", i+1, ip)
+		}
+	}
+	if got[4] != "" {
+		t.Errorf("the sixth address %q came from a full pool", got[4])
+	}
+	if !strings.Contains(node.d.Log(), "exhausted") {
+		t.Errorf("no log line says the pool is exhausted")
+	}
+	l, err := node.c.Leases(context.Background(), "dl")
+	if err != nil || !l.Pool.Exhausted || l.Pool.Free != 0 || l.Pool.Bound != 4 || l.Pool.Reserved != 1 {
+		t.Errorf("GET leases: %+v, %v", l.Pool, err)
+	}
+	if code, out, _ := cli(node.d.Socket, "network", "show", "dl"); code != 0 || !strings.Contains(out, "dhcp pool: 0 free of 5 (1 reserved, 4 bound, 0 offered), EXHAUSTED") {
+		t.Errorf("network show: exit %d\n%s", code, out)
+	}
+}
+
+// ISC dhclient and dhcpcd, each with private state and a hook that
+// changes nothing on the machine, get their reserved address.
+func TestLANDHCPOtherClients(t *testing.T) {
+	testenv.Require(t, "dhclient", "dhcpcd")
+	resolvBefore, _ := os.ReadFile("/etc/resolv.conf")
+	node := startDHCPNode(t, "", "10.89.0.0/24")
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	ma := node.join(t, "dl", "a", a)
+	mb := node.join(t, "dl", "b", b)
+	dir := t.TempDir()
+	// The hook only puts the address on eth0 (a RELEASE is unicast from it).
+	hook := writeScript(t, "#!/bin/sh\ncase \"$reason\" in BOUND|RENEW|REBOOT) ip addr replace \"$new_ip_address/$new_subnet_mask\" dev \"$interface\" ;; esac\n")
+	dhclient := "dhclient -v -sf " + hook + " -pf " + dir + "/dhclient.pid -lf " + dir + "/dhclient.leases"
+	out, err := a.Output("unshare", "-m", "sh", "-c",
+		"mount -t tmpfs tmpfs /var/lib/dhcp && "+dhclient+" -1 eth0 2>&1 && "+dhclient+" -r eth0 2>&1")
+	if err != nil || !strings.Contains(out, "DHCPACK of "+ma.IP) || !strings.Contains(out, "DHCPRELEASE of "+ma.IP) {
+		t.Errorf("dhclient: %v\n%s", err, out)
+	}
+	// The release reached the server: the reservation is no longer bound.
+	testenv.Eventually(t, 5*time.Second, "release seen by the server", func() error {
+		l, err := node.c.Leases(context.Background(), "dl")
+		if err != nil {
+			return err
+		}
+		for _, le := range l.Leases {
+			if le.IP == ma.IP && le.State != "reserved" {
+				return fmt.Errorf("lease of %s: %+v", ma.IP, le)
+			}
+		}
+		return nil
+	})
+	out, err = b.Output("unshare", "-m", "sh", "-c",
+		"mount -t tmpfs tmpfs /var/lib/dhcpcd 2>/dev/null; mount -t tmpfs tmpfs /run;"+
+			" dhcpcd -1 -4 -A -t 10 -f /dev/null -c /bin/true eth0 2>&1; ip -4 -o addr show eth0")
+	if err != nil || !strings.Contains(out, mb.IP+"/24") {
+		t.Errorf("dhcpcd: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadFile("/etc/resolv.conf"); string(after) != string(resolvBefore) {
+		t.Errorf("the machine's /etc/resolv.conf changed")
+	}
+}
+
+func waitFor(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(out.String(), want) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no %q in:\n%s", want, out.String())
+}
+
+const sigUSR1, sigUSR2 = syscall.SIGUSR1, syscall.SIGUSR2
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newClient(d *testenv.Daemon) *api.Client { return api.NewClient(d.Socket) }
+
+// The LAN's DNS: members by name (A and PTR), other names forwarded to the
+// node's resolver (a dnsmasq in a test namespace playing the internet's),
+// and nothing answered to a query that arrives from outside the LAN.
+func TestLANDNS(t *testing.T) {
+	testenv.Require(t, "dig", "dnsmasq")
+	up := testenv.NewNetns(t)
+	node := startDHCPNode(t, "nameserver=10.99.0.53", "10.90.0.0/24")
+	testenv.Veth(t, node.ns, "toup", up, "fromnode")
+	node.ns.Run(t, "ip", "addr", "add", "10.99.0.1/24", "dev", "toup")
+	node.ns.Run(t, "ip", "link", "set", "toup", "up")
+	up.Run(t, "ip", "addr", "add", "10.99.0.53/24", "dev", "fromnode")
+	up.Run(t, "ip", "link", "set", "fromnode", "up")
+	up.Run(t, "ip", "route", "add", "10.90.0.0/24", "via", "10.99.0.1")
+	dnsmasq := up.Command("dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+		"--bind-interfaces", "--listen-address=10.99.0.53", "--address=/upstream.test/10.77.0.53", "--log-queries", "--log-facility=-")
+	var upLog syncBuffer
+	dnsmasq.Stdout, dnsmasq.Stderr = &upLog, &upLog
+	if err := dnsmasq.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { dnsmasq.Process.Kill(); dnsmasq.Wait() }()
+
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	ma := node.join(t, "dl", "a", a)
+	mb := node.join(t, "dl", "web", b)
+	a.Run(t, "ip", "addr", "add", ma.IP+"/24", "dev", "eth0")
+	dig := func(ns *testenv.Netns, args ...string) string {
+		out, _ := ns.Output(append([]string{"dig", "@10.90.0.1", "+short", "+time=2", "+tries=1"}, args...)...)
+		return strings.TrimSpace(out)
+	}
+	var got string
+	testenv.Eventually(t, 10*time.Second, "A of a member", func() error {
+		if got = dig(a, "web.dl.internal"); got != mb.IP {
+			return fmt.Errorf("web.dl.internal: %q, want %s", got, mb.IP)
+		}
+		return nil
+	})
+	if got = dig(a, "-x", mb.IP); got != "web.dl.internal." {
+		t.Errorf("PTR of %s: %q", mb.IP, got)
+	}
+	if got = dig(a, "www.upstream.test"); got != "10.77.0.53" {
+		t.Errorf("forwarded name: %q\nupstream log:\n%s", got, upLog.String())
+	}
+	if out, _ := a.Output("dig", "@10.90.0.1", "+time=2", "+tries=1", "nosuch.dl.internal"); !strings.Contains(out, "NXDOMAIN") {
+		t.Errorf("unknown LAN name: %s", out)
+	}
+	// From the uplink side, even with a route to the gateway: silence.
+	if out, err := up.Output("dig", "@10.90.0.1", "+time=1", "+tries=1", "web.dl.internal"); err == nil && strings.Contains(out, "ANSWER SECTION") {
+		t.Errorf("a query from outside the LAN was answered:\n%s", out)
+	}
+}
