@@ -62,6 +62,9 @@ func FuzzDNSUpstreamAnswer(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// An HTTPS record too short for its priority, in the authority section.
+	f.Add([]byte("\x00\x07\x80\x80\x00\x01\x00\x00\x00\x01\x00\x00\x03www\x07example\x03org\x00\x00\x01\x00\x01" +
+		"\x00\x00\x41\x30\x30\x00\x01\x51\x76\x00\x00"))
 	query := &dnsQuery{id: 7, q: q, limit: 512}
 	now := time.Unix(1e9, 0)
 	f.Fuzz(func(t *testing.T, answer []byte) {
