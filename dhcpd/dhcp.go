@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,15 +17,15 @@ import (
 )
 
 const (
-	defaultLeaseTime = time.Hour
-	defaultOfferHold = 30 * time.Second
+	dhcpDefaultLeaseTime = time.Hour
+	dhcpDefaultOfferHold = 30 * time.Second
 	// DeclineHold keeps a declined address (another host answers on it) out
 	// of the pool; after a restart it is offered again, and declined again
 	// if the conflict is still there.
 	DeclineHold = 10 * time.Minute
-	// exhaustedLogEvery rate-limits the pool-exhausted warning: a full pool
+	// dhcpExhaustedLogEvery rate-limits the pool-exhausted warning: a full pool
 	// sees a DISCOVER from every waiting client every few seconds.
-	exhaustedLogEvery = 10 * time.Second
+	dhcpExhaustedLogEvery = 10 * time.Second
 )
 
 // Server is one LAN's DHCPv4 server (RFC 2131). Set the fields, then call
@@ -40,7 +41,7 @@ type Server struct {
 	Routes    []netip.Prefix   // extra classless static routes via Gateway (option 121, with the default route)
 	LeaseTime time.Duration    // default 1h; T1 = 50%, T2 = 87.5%
 	OfferHold time.Duration    // how long an offered address is held for the client; default 30s
-	LeaseFile string           // where leases are persisted (JSON), atomically; "" = not persisted
+	LeaseFile string           // where leases are persisted (JSON lines, see leasefile.go); "" = not persisted
 	Now       func() time.Time // nil: time.Now
 	Log       *slog.Logger     // nil: discard
 	OnBind    func(l Lease)    // called outside locks on every ACKed bind or renewal (Hostname may be empty)
@@ -62,8 +63,12 @@ type Server struct {
 	lastExhausted time.Time
 	lastWarned    time.Time
 
-	saveMu   sync.Mutex
-	savedGen uint64 // the gen the lease file holds
+	saveMu      sync.Mutex
+	savedGen    uint64   // the gen LeaseFile holds
+	file        *os.File // LeaseFile, open for appending
+	appended    int64    // bytes appended since the last rewrite
+	rewritten   int64    // bytes of the last rewrite
+	needRewrite bool     // LeaseFile cannot be appended to as it is
 
 	serveMu sync.Mutex
 	conn    *net.UDPConn
@@ -83,16 +88,28 @@ func (s *Server) configure() error {
 	}
 	s.leaseTime, s.offerHold = s.LeaseTime, s.OfferHold
 	if s.leaseTime <= 0 {
-		s.leaseTime = defaultLeaseTime
+		s.leaseTime = dhcpDefaultLeaseTime
 	}
 	if s.offerHold <= 0 {
-		s.offerHold = defaultOfferHold
+		s.offerHold = dhcpDefaultOfferHold
 	}
 	pool, err := newLeasePool(s.Prefix, s.Gateway)
 	if err != nil {
 		return fmt.Errorf("dhcp server %s: %w", s.Device, err)
 	}
 	s.pool = pool
+	if s.LeaseFile != "" {
+		pool.dirty = make(map[netip.Addr]struct{})
+		s.needRewrite = true // until Load has read what is there
+	}
+	if err := s.buildOptions(); err != nil {
+		return fmt.Errorf("dhcp server %s: %w", s.Device, err)
+	}
+	return nil
+}
+
+// buildOptions makes the options every reply shares, once.
+func (s *Server) buildOptions() error {
 	gw := s.Gateway.AsSlice()
 	s.serverID = gw
 	opts := dhcpv4.Options{}
@@ -103,7 +120,7 @@ func (s *Server) configure() error {
 		dns = dns[:0]
 		for _, a := range s.DNS {
 			if !a.Unmap().Is4() {
-				return fmt.Errorf("dhcp server %s: DNS %s: not IPv4", s.Device, a)
+				return fmt.Errorf("DNS %s: not IPv4", a)
 			}
 			dns = append(dns, a.Unmap().AsSlice())
 		}
@@ -114,14 +131,14 @@ func (s *Server) configure() error {
 	}
 	if s.MTU > 0 {
 		if s.MTU < 68 || s.MTU > 65535 {
-			return fmt.Errorf("dhcp server %s: MTU %d: out of range 68-65535", s.Device, s.MTU)
+			return fmt.Errorf("MTU %d: out of range 68-65535", s.MTU)
 		}
 		opts.Update(dhcpv4.OptGeneric(dhcpv4.OptionInterfaceMTU, binary.BigEndian.AppendUint16(nil, uint16(s.MTU))))
 	}
 	if len(s.Routes) > 0 {
 		routes, err := dhcpRoutes(s.Routes, gw)
 		if err != nil {
-			return fmt.Errorf("dhcp server %s: %w", s.Device, err)
+			return err
 		}
 		opts.Update(dhcpv4.OptClasslessStaticRoute(routes...))
 	}
@@ -139,10 +156,10 @@ func dhcpRoutes(prefixes []netip.Prefix, gw net.IP) ([]*dhcpv4.Route, error) {
 	var routes []*dhcpv4.Route
 	hasDefault := false
 	for _, p := range prefixes {
-		if !p.Addr().Unmap().Is4() {
-			return nil, fmt.Errorf("route %s: not IPv4", p)
+		if !p.IsValid() || !p.Addr().Is4() {
+			return nil, fmt.Errorf("route %s: not an IPv4 prefix", p)
 		}
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked()
+		p = p.Masked()
 		hasDefault = hasDefault || p.Bits() == 0
 		routes = append(routes, &dhcpv4.Route{
 			Dest:   &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)},
@@ -165,6 +182,73 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
+// Reserve gives member's MAC the fixed address ip, persisted before it
+// returns. It is idempotent; a MAC reserved elsewhere moves to ip. The
+// error wraps ErrNotInPool or ErrAddressInUse.
+func (s *Server) Reserve(member string, mac net.HardwareAddr, ip netip.Addr) error {
+	if err := s.setup(); err != nil {
+		return err
+	}
+	if len(mac) != 6 {
+		return fmt.Errorf("dhcp %s: reserve %s for %s: MAC %q: not Ethernet", s.Device, ip, member, mac)
+	}
+	s.mu.Lock()
+	changed, err := s.pool.reserve(member, mac.String(), ip.Unmap(), s.now())
+	if changed {
+		s.gen++
+	}
+	gen, ended := s.gen, s.pool.takeEnded()
+	s.mu.Unlock()
+	s.notifyEnded(ended)
+	if err != nil {
+		return fmt.Errorf("dhcp %s: reserve %s for %s (%s): %w", s.Device, ip, member, mac, err)
+	}
+	if err := s.dhcpPersist(gen); err != nil {
+		return fmt.Errorf("dhcp %s: reserve %s for %s (%s): %w", s.Device, ip, member, mac, err)
+	}
+	return nil
+}
+
+// Unreserve drops mac's reservation and any lease on it, persisted.
+func (s *Server) Unreserve(mac net.HardwareAddr) error {
+	if err := s.setup(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.pool.unreserve(mac.String()) {
+		s.gen++
+	}
+	gen, ended := s.gen, s.pool.takeEnded()
+	s.mu.Unlock()
+	s.notifyEnded(ended)
+	if err := s.dhcpPersist(gen); err != nil {
+		return fmt.Errorf("dhcp %s: unreserve %s: %w", s.Device, mac, err)
+	}
+	return nil
+}
+
+// Leases lists reservations, offers and leases in force, sorted by address.
+func (s *Server) Leases() []Lease {
+	if s.setup() != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pool.leases(s.now())
+}
+
+// Stats counts the LAN's addresses.
+func (s *Server) Stats() Stats {
+	if s.setup() != nil {
+		return Stats{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.pool.stats(s.now())
+	st.LastExhausted = s.lastExhausted
+	return st
+}
+
 func (s *Server) notifyEnded(ended []Lease) {
 	if s.OnRelease == nil {
 		return
@@ -172,52 +256,6 @@ func (s *Server) notifyEnded(ended []Lease) {
 	for _, l := range ended {
 		s.OnRelease(l)
 	}
-}
-
-// dhcpAddr turns a packet's address into an IPv4 netip.Addr; 0.0.0.0,
-// absent and malformed addresses are invalid.
-func dhcpAddr(ip net.IP) netip.Addr {
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return netip.Addr{}
-	}
-	a = a.Unmap()
-	if !a.Is4() || a.IsUnspecified() {
-		return netip.Addr{}
-	}
-	return a
-}
-
-// dhcpHostname keeps the first label of option 12 as a DNS name could use
-// it: lower case, letters, digits and hyphens, at most 63 bytes.
-func dhcpHostname(req *dhcpv4.DHCPv4) string {
-	return dhcpCleanHostname(req.HostName())
-}
-
-func dhcpCleanHostname(h string) string {
-	h, _, _ = strings.Cut(h, ".")
-	b := make([]byte, 0, len(h))
-	for i := 0; i < len(h) && len(b) < 63; i++ {
-		switch c := h[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
-			b = append(b, c)
-		case c >= 'A' && c <= 'Z':
-			b = append(b, c+'a'-'A')
-		case c == '_' || c == ' ':
-			b = append(b, '-')
-		}
-	}
-	return strings.Trim(string(b), "-")
-}
-
-var dhcpZeroMAC = make(net.HardwareAddr, 6)
-
-// dhcpAcceptable: a request from an Ethernet client with a message type.
-func dhcpAcceptable(req *dhcpv4.DHCPv4) bool {
-	return req != nil && req.OpCode == dhcpv4.OpcodeBootRequest &&
-		req.HWType == iana.HWTypeEthernet && len(req.ClientHWAddr) == 6 &&
-		!bytes.Equal(req.ClientHWAddr, dhcpZeroMAC) &&
-		req.MessageType() != dhcpv4.MessageTypeNone
 }
 
 // Handle answers one request: the reply to send, or nil to send nothing.
@@ -256,7 +294,7 @@ func (s *Server) dhcpDiscover(req *dhcpv4.DHCPv4, mac string) *dhcpv4.DHCPv4 {
 		s.pool.offer(mac, ip, dhcpHostname(req), now.Add(s.offerHold), now)
 	} else {
 		s.lastExhausted = now
-		if warn = now.Sub(s.lastWarned) >= exhaustedLogEvery; warn {
+		if warn = now.Sub(s.lastWarned) >= dhcpExhaustedLogEvery; warn {
 			s.lastWarned = now
 		}
 	}
@@ -427,4 +465,50 @@ func (s *Server) dhcpReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr net
 		}
 	}
 	return r
+}
+
+// dhcpAddr turns a packet's address into an IPv4 netip.Addr; 0.0.0.0,
+// absent and malformed addresses are invalid.
+func dhcpAddr(ip net.IP) netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	a = a.Unmap()
+	if !a.Is4() || a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
+}
+
+// dhcpHostname keeps the first label of option 12 as a DNS name could use
+// it: lower case, letters, digits and hyphens, at most 63 bytes.
+func dhcpHostname(req *dhcpv4.DHCPv4) string {
+	return dhcpCleanHostname(req.HostName())
+}
+
+func dhcpCleanHostname(h string) string {
+	h, _, _ = strings.Cut(h, ".")
+	b := make([]byte, 0, len(h))
+	for i := 0; i < len(h) && len(b) < 63; i++ {
+		switch c := h[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+			b = append(b, c)
+		case c >= 'A' && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		case c == '_' || c == ' ':
+			b = append(b, '-')
+		}
+	}
+	return strings.Trim(string(b), "-")
+}
+
+var dhcpZeroMAC = make(net.HardwareAddr, 6)
+
+// dhcpAcceptable: a request from an Ethernet client with a message type.
+func dhcpAcceptable(req *dhcpv4.DHCPv4) bool {
+	return req != nil && req.OpCode == dhcpv4.OpcodeBootRequest &&
+		req.HWType == iana.HWTypeEthernet && len(req.ClientHWAddr) == 6 &&
+		!bytes.Equal(req.ClientHWAddr, dhcpZeroMAC) &&
+		req.MessageType() != dhcpv4.MessageTypeNone
 }

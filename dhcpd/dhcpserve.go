@@ -52,8 +52,14 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Close stops serving and waits for the requests in hand.
+// Close stops serving and waits for the requests in hand. The Server
+// keeps its leases and may be started again.
 func (s *Server) Close() error {
+	defer func() {
+		s.saveMu.Lock()
+		s.leaseCloseFile() // reopened by the next write, if any
+		s.saveMu.Unlock()
+	}()
 	s.serveMu.Lock()
 	defer s.serveMu.Unlock()
 	if s.conn == nil {

@@ -106,8 +106,9 @@ type leasePool struct {
 	fresh       uint32                   // offset from first of the next never-used candidate
 	reuse       []netip.Addr             // freed addresses, oldest first, from reuseHead
 	reuseHead   int
-	sweepAt     time.Time // no record or decline lapses before this
-	ended       []Lease   // bound leases that ended, for OnRelease; Server drains it
+	sweepAt     time.Time               // no record or decline lapses before this
+	ended       []Lease                 // bound leases that ended, for OnRelease; Server drains it
+	dirty       map[netip.Addr]struct{} // addresses to write to the lease store; nil: not stored
 }
 
 // leaseNever is a sweepAt meaning "nothing can lapse".
@@ -249,7 +250,7 @@ func (p *leasePool) sweep(now time.Time) {
 		switch {
 		case r.state == leaseIdle:
 		case !r.lapsed(now):
-			next = minTime(next, r.expires)
+			next = leaseMinTime(next, r.expires)
 		case r.reserved:
 			p.setIdle(r)
 		default:
@@ -262,7 +263,7 @@ func (p *leasePool) sweep(now time.Time) {
 	}
 	for ip, until := range p.declined {
 		if now.Before(until) {
-			next = minTime(next, until)
+			next = leaseMinTime(next, until)
 			continue
 		}
 		delete(p.declined, ip)
@@ -271,7 +272,7 @@ func (p *leasePool) sweep(now time.Time) {
 	p.sweepAt = next
 }
 
-func minTime(a, b time.Time) time.Time {
+func leaseMinTime(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
 	}
@@ -317,13 +318,14 @@ func (p *leasePool) forget(ip netip.Addr, mac string) {
 func (p *leasePool) drop(r *leaseRec, remember bool) {
 	delete(p.byIP, r.ip)
 	delete(p.byMAC, r.mac)
+	if _, stored := r.stored(); stored {
+		p.touch(r.ip)
+	}
 	if r.state == leaseBound {
 		p.ended = append(p.ended, r.asLease(StateBound, r.expires))
 	}
 	if remember && !r.reserved {
-		if old, ok := p.lastIP[r.mac]; ok && p.lastMAC[old] == r.mac {
-			delete(p.lastMAC, old)
-		}
+		p.forget(r.ip, r.mac)
 		p.lastMAC[r.ip], p.lastIP[r.mac] = r.mac, r.ip
 	}
 	p.pushFree(r.ip)
@@ -333,6 +335,7 @@ func (p *leasePool) drop(r *leaseRec, remember bool) {
 func (p *leasePool) setIdle(r *leaseRec) {
 	if r.state == leaseBound {
 		p.ended = append(p.ended, r.asLease(StateBound, r.expires))
+		p.touch(r.ip)
 	}
 	r.state, r.expires = leaseIdle, time.Time{}
 }
@@ -383,6 +386,7 @@ func (p *leasePool) bind(mac string, ip netip.Addr, hostname string, until, now 
 	}
 	r.state, r.expires = leaseBound, until
 	p.noteExpiry(until)
+	p.touch(ip)
 	return r, renewed
 }
 
@@ -450,6 +454,7 @@ func (p *leasePool) reserve(member, mac string, ip netip.Addr, now time.Time) (c
 		if r.ip == ip {
 			changed = !r.reserved || r.member != member
 			r.reserved, r.member = true, member
+			p.touch(ip)
 			return changed, nil
 		}
 		p.drop(r, false)
@@ -458,6 +463,7 @@ func (p *leasePool) reserve(member, mac string, ip netip.Addr, now time.Time) (c
 	p.forget(ip, mac)
 	r := &leaseRec{ip: ip, mac: mac, member: member, reserved: true}
 	p.byIP[ip], p.byMAC[mac] = r, r
+	p.touch(ip)
 	return true, nil
 }
 
