@@ -55,6 +55,9 @@ func TestClientRoundTrip(t *testing.T) {
 	if infos, err := c.List(ctx); err != nil || len(infos) != 1 || len(infos[0].Members) != 1 {
 		t.Errorf("List: %+v, %v", infos, err)
 	}
+	if l, err := c.Leases(ctx, "lan1"); err != nil || l.Leases == nil {
+		t.Errorf("Leases: %+v, %v", l, err)
+	}
 	wantLANError(t, "Destroy with a member", c.Destroy(ctx, "lan1"), lan.Conflict, `network "lan1" still has 1 members: leave them first`)
 	if err := c.Leave(ctx, "lan1", "m1"); err != nil {
 		t.Fatal(err)

@@ -179,7 +179,8 @@ func TestMethodNotAllowedAndUnknownPath(t *testing.T) {
 		{"POST", "/v1/networks/lan1", 405, "DELETE, GET", `{"error":"method POST not allowed on /v1/networks/lan1: use DELETE or GET","code":"invalid"}`},
 		{"PATCH", "/v1/networks/lan1/members/m1", 405, "DELETE, GET", `{"error":"method PATCH not allowed on /v1/networks/lan1/members/m1: use DELETE or GET","code":"invalid"}`},
 		{"DELETE", "/v1/status", 405, "GET", `{"error":"method DELETE not allowed on /v1/status: use GET","code":"invalid"}`},
-		{"GET", "/v1/networks/lan1/leases", 404, "", `{"error":"no such endpoint: GET /v1/networks/lan1/leases","code":"not_found"}`},
+		{"GET", "/v1/networks/lan1/routes", 404, "", `{"error":"no such endpoint: GET /v1/networks/lan1/routes","code":"not_found"}`},
+		{"POST", "/v1/networks/lan1/leases", 405, "GET", `{"error":"method POST not allowed on /v1/networks/lan1/leases: use GET","code":"invalid"}`},
 		{"GET", "/v2/networks", 404, "", `{"error":"no such endpoint: GET /v2/networks","code":"not_found"}`},
 	} {
 		w := request(t, s, tt.method, tt.path, "")
