@@ -23,7 +23,7 @@ DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
 # services: openvswitch-switch would start OVS in the machine's own namespace.
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
-.PHONY: all deps build vet unit test demo bench bench-ovs bench-lan clean clean-netns
+.PHONY: all deps build vet unit test demo bench bench-ovs bench-lan bench-dhcp bench-dns clean clean-netns
 
 all: build
 
@@ -70,15 +70,24 @@ test: deps build vet
 demo: deps build
 	scripts/demo.sh
 
-# All benchmarks: uplink start-up, OVS ports, LAN joins (bench/README.md).
+# All benchmarks: uplink start-up, OVS ports, LAN joins, DHCP, DNS (bench/README.md).
 bench: deps build
 	NODENET_BIN=$(BIN) bench/run.sh
 	bench/ovs.sh
 	NODENET_BIN=$(BIN) bench/lan.sh
+	NODENET_BIN=$(BIN) bench/dhcp.sh
+	NODENET_BIN=$(BIN) bench/dns.sh
 
 # LAN Join/Leave alone; LEVELS=1,100 SAMPLES=5 for a quick check.
 bench-lan: deps build
 	NODENET_BIN=$(BIN) bench/lan.sh
+
+# LAN DHCP leases/s and DNS queries/s against dnsmasq (and kea for DHCP).
+bench-dhcp: deps build
+	NODENET_BIN=$(BIN) bench/dhcp.sh
+
+bench-dns: deps build
+	NODENET_BIN=$(BIN) bench/dns.sh
 
 # OVS ports alone; PORTS=100 for a quick check.
 bench-ovs: deps
