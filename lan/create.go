@@ -125,6 +125,10 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	}
 	n.stopServices()
 	if err := n.driver.destroy(ctx, n); err != nil {
+		// The network stays: so do its DHCP and DNS.
+		if serr := m.startServices(n, n.driver.gatewayPort(n)); serr != nil {
+			m.Log.Error("DHCP and DNS not restarted", "network", name, "err", serr)
+		}
 		return err
 	}
 	if err := m.store.removeNetwork(name); err != nil {
