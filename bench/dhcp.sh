@@ -68,17 +68,12 @@ tee_pid=$!
 root_links_before=$(ip -o link)
 . scripts/netns.sh
 
-teardown() { # delete this server's namespaces, which ends the daemon, OVS and the server
-	local ns
-	for ns in "${nss[@]}"; do delete_netns "$ns"; done
-	nss=()
-}
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	set +e
-	teardown
+	teardown_netns
 	section "checks"
 	check_root_links "$root_links_before" || rc=1
 	check_no_netns nnb-dhcp- || rc=1
@@ -107,15 +102,6 @@ echo "dhcpload: built ($(GIT_OPTIONAL_LOCKS=0 git describe --always --dirty 2>/d
 echo "LEASES=$LEASES CONCURRENCY=$CONCURRENCY servers: $SERVERS"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
 
-add_netns() {
-	local ns=$1
-	delete_netns "$ns"
-	ip netns add "$ns"
-	nss+=("$ns")
-	ip -n "$ns" link set lo up
-	# Before any interface exists, so that every later one inherits it.
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-}
 
 # pid_of_comm NS COMM: the process named COMM running in namespace NS.
 pid_of_comm() {
@@ -129,23 +115,9 @@ pid_of_comm() {
 # daemon with its own OVS in the node, the LAN and the generator joined.
 start_node() {
 	local dir=$1 dhcp=${2:-} i
-	mkdir -p "$dir/state" "$dir/ovs"
 	add_netns "$NODE"
 	add_netns "$GEN"
-	echo "ip=off" >"$dir/cmdline"
-	sock=$dir/nodenet.sock
-	ip netns exec "$NODE" unshare --uts "$BIN" daemon --cmdline "$dir/cmdline" --config /dev/null \
-		--state-dir "$dir/state" --socket "$sock" --resolv-conf "" \
-		--ovs-supervise always --ovs-dir "$dir/ovs" --ovsdb "unix:$dir/ovs/db.sock" --datapath netdev \
-		>"$dir/daemon.log" 2>&1 &
-	daemon_pid=$!
-	disown "$daemon_pid" # teardown kills it with its namespace: no job notice
-	for i in $(seq 200); do
-		"$BIN" --socket "$sock" network ls >/dev/null 2>&1 && break
-		kill -0 "$daemon_pid" 2>/dev/null || die "nodenet daemon exited: $(tail -20 "$dir/daemon.log")"
-		sleep 0.1
-	done
-	"$BIN" --socket "$sock" network ls >/dev/null || die "LANs not ready after 20 s"
+	start_nodenet "$NODE" "$dir" "ip=off"
 	"$BIN" --socket "$sock" network create bench --type bridge --cidr "$CIDR" --gateway "$GATEWAY" $dhcp >/dev/null
 	"$BIN" --socket "$sock" join bench gen --netns "$GEN" --ifname eth0 >/dev/null
 	# The generator sends from 0.0.0.0 whatever the LAN gave eth0, and takes
@@ -235,7 +207,7 @@ for server in $SERVERS; do
 	n=$(persisted "$dir" "$server")
 	echo "check: $n leases persisted (want $LEASES + 1 probe)"
 	[ "$n" -ge "$LEASES" ] || die "$server: leases missing from its store"
-	teardown
+	teardown_netns
 done
 
 section "results (one run of $LEASES leases per server, $CONCURRENCY in flight)"

@@ -73,17 +73,12 @@ tee_pid=$!
 root_links_before=$(ip -o link)
 . scripts/netns.sh
 
-teardown() { # delete this server's namespaces, which ends the daemon, OVS and both dnsmasqs
-	local ns
-	for ns in "${nss[@]}"; do delete_netns "$ns"; done
-	nss=()
-}
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	set +e
-	teardown
+	teardown_netns
 	section "checks"
 	check_root_links "$root_links_before" || rc=1
 	check_no_netns nnb-dns- || rc=1
@@ -111,15 +106,6 @@ echo "DURATION=$DURATION s per file, dnsperf $DNSPERF_ARGS; servers: $SERVERS"
 echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
 for k in $(seq "$NAMES"); do echo "name$k.upstream.test A"; done >"$tmp/forwarded.txt"
 
-add_netns() {
-	local ns=$1
-	delete_netns "$ns"
-	ip netns add "$ns"
-	nss+=("$ns")
-	ip -n "$ns" link set lo up
-	# Before any interface exists, so that every later one inherits it.
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-}
 
 # cpu_s PID: user+system CPU seconds the process has used so far.
 cpu_s() {
@@ -147,7 +133,7 @@ wait_for() {
 # daemon with its own OVS in the node, the LAN and both members joined.
 start_node() {
 	local dir=$1 dhcp=${2:-} i gen_ip
-	mkdir -p "$dir/state" "$dir/ovs"
+	mkdir -p "$dir"
 	for ns in "$NODE" "$UP" "$GEN" "$M1"; do add_netns "$ns"; done
 	# Both ends made inside the namespaces, never in the machine's own.
 	ip link add upl0 netns "$NODE" type veth peer name up0 netns "$UP"
@@ -163,20 +149,7 @@ start_node() {
 	wait_for "ip netns exec $NODE dig +short +time=1 +tries=1 @$UPSTREAM name1.upstream.test | grep -qx $UPSTREAM_ANSWER" \
 		"upstream dnsmasq in $UP does not answer: $(cat "$dir/upstream.stdout" "$dir/upstream.log" 2>/dev/null)"
 
-	echo "ip=off nameserver=$UPSTREAM" >"$dir/cmdline"
-	sock=$dir/nodenet.sock
-	ip netns exec "$NODE" unshare --uts "$BIN" daemon --cmdline "$dir/cmdline" --config /dev/null \
-		--state-dir "$dir/state" --socket "$sock" --resolv-conf "" \
-		--ovs-supervise always --ovs-dir "$dir/ovs" --ovsdb "unix:$dir/ovs/db.sock" --datapath netdev \
-		>"$dir/daemon.log" 2>&1 &
-	daemon_pid=$!
-	disown "$daemon_pid" # teardown kills it with its namespace: no job notice
-	for i in $(seq 200); do
-		"$BIN" --socket "$sock" network ls >/dev/null 2>&1 && break
-		kill -0 "$daemon_pid" 2>/dev/null || die "nodenet daemon exited: $(tail -20 "$dir/daemon.log")"
-		sleep 0.1
-	done
-	"$BIN" --socket "$sock" network ls >/dev/null || die "LANs not ready after 20 s"
+	start_nodenet "$NODE" "$dir" "ip=off nameserver=$UPSTREAM"
 	"$BIN" --socket "$sock" network create bench --type bridge --cidr "$CIDR" --gateway "$GATEWAY" $dhcp >/dev/null
 	gen_ip=$("$BIN" --socket "$sock" join bench gen --netns "$GEN" --ifname eth0 --json | member_ip)
 	m1_ip=$("$BIN" --socket "$sock" join bench m1 --netns "$M1" --ifname eth0 --json | member_ip)
@@ -265,7 +238,7 @@ for server in $SERVERS; do
 	before=$(upstream_queries "$dir")
 	measure "$server" forwarded
 	echo "check: the upstream was asked $(($(upstream_queries "$dir") - before)) times during the forwarded run (cached: 0)"
-	teardown
+	teardown_netns
 done
 
 section "results (queries/s, dnsperf $DNSPERF_ARGS for $DURATION s per file)"

@@ -50,23 +50,17 @@ tee_pid=$!
 root_links_before=$(ip -o link)
 . scripts/netns.sh
 
-teardown() { # delete this client's namespaces, which ends the daemon and OVS
-	local ns
-	for ns in "${nss[@]}"; do delete_netns "$ns"; done
-	nss=()
-}
 
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	set +e
-	teardown
+	teardown_netns
 	section "checks"
 	check_root_links "$root_links_before" || rc=1
 	check_no_netns nnb-lan- || rc=1
 	check_no_netns nnb-lm- || rc=1
 	mkdir -p "$logs_keep"
-	cp "$tmp"/*/daemon.log "$logs_keep/" 2>/dev/null
 	for d in "$tmp"/*/; do cp "$d"daemon.log "$logs_keep/$(basename "$d")-daemon.log" 2>/dev/null; done
 	echo "daemon logs: $logs_keep/; results: $results; report: $report"
 	rm -rf "$tmp"
@@ -85,16 +79,6 @@ CGO_ENABLED=0 "$GO" build -o "$LANJOIN" ./bench/lanjoin
 echo "lanjoin: built ($(git describe --always --dirty 2>/dev/null || echo '?')); $(ovs-vswitchd --version | head -1); $(nproc) CPUs"
 echo "LEVELS=$LEVELS SAMPLES=$SAMPLES PER_NETNS=$PER_NETNS clients: $CLIENTS"
 
-add_netns() {
-	local ns=$1
-	delete_netns "$ns"
-	ip netns add "$ns"
-	nss+=("$ns")
-	ip -n "$ns" link set lo up
-	# Before any interface exists: veths inherit "default". Link-local
-	# IPv6 chatter from a thousand members would flood the bridge.
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-}
 
 max=${LEVELS##*,}
 for client in $CLIENTS; do
@@ -102,23 +86,9 @@ for client in $CLIENTS; do
 	section "$client"
 	node=nnb-lan-$client
 	dir=$tmp/$client
-	mkdir -p "$dir/state" "$dir/ovs"
 	add_netns "$node"
 	for k in $(seq 0 $(((max - 1) / PER_NETNS))) probe; do add_netns "nnb-lm-$client-$k"; done
-	echo "ip=off nodenet.debug" >"$dir/cmdline"
-	sock=$dir/nodenet.sock
-	ip netns exec "$node" unshare --uts "$BIN" daemon --cmdline "$dir/cmdline" --config /dev/null \
-		--state-dir "$dir/state" --socket "$sock" --resolv-conf "" \
-		--ovs-supervise always --ovs-dir "$dir/ovs" --ovsdb "unix:$dir/ovs/db.sock" --datapath netdev \
-		>"$dir/daemon.log" 2>&1 &
-	daemon_pid=$!
-	disown "$daemon_pid" # teardown kills it with its namespace: no job notice
-	for _ in $(seq 200); do
-		"$BIN" --socket "$sock" network ls >/dev/null 2>&1 && break
-		kill -0 "$daemon_pid" 2>/dev/null || die "nodenet daemon exited: $(tail -20 "$dir/daemon.log")"
-		sleep 0.1
-	done
-	"$BIN" --socket "$sock" network ls >/dev/null || die "LANs not ready after 20 s"
+	start_nodenet "$node" "$dir" "ip=off nodenet.debug"
 	echo "$node: nodenet daemon $daemon_pid with its own OVS (files in $dir/ovs); $((${#nss[@]} - 1)) member namespaces"
 	"$LANJOIN" -mode "$client" -socket "$sock" -db "unix:$dir/ovs/db.sock" -node "$node" \
 		-netns-prefix "nnb-lm-$client-" -levels "$LEVELS" -samples "$SAMPLES" -per-netns "$PER_NETNS" -out "$results"
@@ -129,7 +99,7 @@ for client in $CLIENTS; do
 	fi
 	echo "check: $n members on the LAN at the end (want $max)"
 	[ "$n" = "$max" ] || die "$client: members missing after the run"
-	teardown
+	teardown_netns
 done
 
 section "results (median of $SAMPLES probes per level; ms)"

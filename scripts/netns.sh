@@ -1,4 +1,4 @@
-# Shell helpers shared by scripts/demo.sh and bench/run.sh (sourced).
+# Shell helpers shared by scripts/demo.sh and the bench scripts (sourced).
 
 # delete_netns NAME: kill what still runs in namespace NAME, then delete it.
 delete_netns() {
@@ -29,4 +29,47 @@ check_no_netns() {
 		return 1
 	fi
 	echo "no $prefix namespaces left"
+}
+
+# add_netns NAME: a fresh namespace with lo up and IPv6 off, recorded in
+# the caller's nss array for teardown_netns. IPv6 goes off before any
+# interface exists, so every later one inherits it: link-local chatter from
+# many veths would flood an OVS bridge.
+add_netns() {
+	local ns=$1
+	delete_netns "$ns"
+	ip netns add "$ns"
+	nss+=("$ns")
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+}
+
+# teardown_netns: delete every namespace add_netns made, which also ends
+# what runs in them (daemons, OVS, servers).
+teardown_netns() {
+	local ns
+	for ns in "${nss[@]}"; do delete_netns "$ns"; done
+	nss=()
+}
+
+# start_nodenet NS DIR CMDLINE: `nodenet daemon` in NS with its own OVS
+# (userspace datapath) and every file under DIR, waiting until its LAN
+# endpoints answer. Sets daemon_pid and sock. Needs BIN and die.
+start_nodenet() {
+	local ns=$1 dir=$2
+	mkdir -p "$dir/state" "$dir/ovs"
+	echo "$3" >"$dir/cmdline"
+	sock=$dir/nodenet.sock
+	ip netns exec "$ns" unshare --uts "$BIN" daemon --cmdline "$dir/cmdline" --config /dev/null \
+		--state-dir "$dir/state" --socket "$sock" --resolv-conf "" \
+		--ovs-supervise always --ovs-dir "$dir/ovs" --ovsdb "unix:$dir/ovs/db.sock" --datapath netdev \
+		>"$dir/daemon.log" 2>&1 &
+	daemon_pid=$!
+	disown "$daemon_pid" # teardown_netns kills it with its namespace: no job notice
+	for _ in $(seq 200); do
+		"$BIN" --socket "$sock" network ls >/dev/null 2>&1 && return 0
+		kill -0 "$daemon_pid" 2>/dev/null || die "nodenet daemon exited: $(tail -20 "$dir/daemon.log")"
+		sleep 0.1
+	done
+	die "LANs not ready after 20 s"
 }
