@@ -22,7 +22,6 @@ import (
 const (
 	dnsTTL         = 60   // of local records and the SOA; also the SOA minimum
 	dnsMaxUDP      = 1232 // our EDNS payload size (DNS flag day 2020): no IP fragments
-	dnsUDPReaders  = 2
 	dnsMaxTCPConns = 64
 	dnsMaxForwards = 256 // concurrent forwarded misses; more are dropped so clients retry
 	dnsTCPIdle     = 10 * time.Second
@@ -129,10 +128,11 @@ func (s *DNSServer) Start() error {
 	s.conns = map[net.Conn]struct{}{}
 	s.fwdSlots = make(chan struct{}, dnsMaxForwards)
 	s.tcpSlots = make(chan struct{}, dnsMaxTCPConns)
-	s.wg.Add(dnsUDPReaders + 1)
-	for range dnsUDPReaders {
-		go s.serveUDP(s.udp)
-	}
+	// One UDP reader taking batches: a second reader on the same socket cost
+	// 1.6x the CPU per query on a 2-CPU node (bench/dns.sh), its syscalls
+	// making the runtime hand processors back and forth.
+	s.wg.Add(2)
+	go s.serveUDP(s.udp)
 	go s.serveTCP(ln)
 	return nil
 }
@@ -172,36 +172,6 @@ func (s *DNSServer) Close() error {
 		return fmt.Errorf("dns %s: close: %w", s.Domain, err)
 	}
 	return nil
-}
-
-// serveUDP answers local names and cache hits inline; misses are forwarded
-// in their own goroutine so a slow upstream never delays local answers.
-func (s *DNSServer) serveUDP(conn *net.UDPConn) {
-	defer s.wg.Done()
-	in := make([]byte, 65535)
-	out := make([]byte, 0, dnsMaxUDP)
-	for {
-		n, src, err := conn.ReadFromUDPAddrPort(in)
-		if errors.Is(err, net.ErrClosed) {
-			return
-		}
-		if err != nil || src.Port() == 0 {
-			continue
-		}
-		resp, fwd := s.respond(out[:0], in[:n], src, false)
-		if fwd != nil {
-			s.goForward(fwd, 0, func(b []byte) {
-				if b != nil {
-					conn.WriteToUDPAddrPort(b, src)
-				}
-			})
-			continue
-		}
-		if resp != nil {
-			conn.WriteToUDPAddrPort(resp, src)
-			out = resp[:0]
-		}
-	}
 }
 
 // goForward forwards q in a goroutine and passes the response (after a

@@ -489,6 +489,60 @@ func TestDNSSockets(t *testing.T) {
 	}
 }
 
+// A burst queued before the reader wakes is answered in batches: every
+// query gets its own answer at its own source, garbage in between is
+// dropped without costing the queries after it.
+func TestDNSUDPBurst(t *testing.T) {
+	up := dnsStartUpstream(t, &dnsUpstream{answer: dnsAnswerA(1, 60)})
+	s := &DNSServer{Domain: "lan.test",
+		Upstreams: func() []netip.AddrPort { return []netip.AddrPort{up.addr} }}
+	s.SetHost("web", netip.MustParseAddr("10.0.0.5"))
+	addr, err := net.ResolveUDPAddr("udp", dnsStart(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const clients, perClient = 2, dnsUDPBatch + dnsUDPBatch/2
+	conns := make([]*net.UDPConn, clients)
+	for c := range conns {
+		if conns[c], err = net.DialUDP("udp", nil, addr); err != nil {
+			t.Fatal(err)
+		}
+		defer conns[c].Close()
+		conns[c].SetReadBuffer(1 << 20)
+	}
+	for i := range perClient {
+		for c, conn := range conns {
+			name := "web.lan.test."
+			if i%8 == 7 {
+				name = "example.org."
+			}
+			conn.Write(dnsTestQuery(t, uint16(c<<8|i), name, dnsmessage.TypeA, 0))
+			if i%16 == 0 {
+				conn.Write([]byte("not dns"))
+			}
+		}
+	}
+	buf := make([]byte, 65535)
+	for c, conn := range conns {
+		seen := map[uint16]bool{}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for len(seen) < perClient {
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("client %d: %d of %d answers: %v", c, len(seen), perClient, err)
+			}
+			id := binary.BigEndian.Uint16(buf[:n])
+			if int(id>>8) != c || seen[id] {
+				t.Fatalf("client %d: answer with id %#x (another client's, or twice)", c, id)
+			}
+			seen[id] = true
+			if !strings.Contains(dnsSummary(t, buf[:n]), "NOERROR") {
+				t.Errorf("client %d, id %#x: %s", c, id, dnsSummary(t, buf[:n]))
+			}
+		}
+	}
+}
+
 // Close must not wait out a forward to a silent upstream.
 func TestDNSCloseDuringForward(t *testing.T) {
 	silent := dnsStartUpstream(t, &dnsUpstream{})
