@@ -126,7 +126,7 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 
 	// Uplinks never wait for OVS: both start now, side by side.
 	ovs.run(ctx)
-	go startLANs(ctx, f.stateDir, ovs, uplinks, srv, log)
+	go startLANs(ctx, f.stateDir, cfg.LANLease, ovs, uplinks, srv, log)
 	uplinksDone := make(chan error, 1)
 	go func() { uplinksDone <- uplinks.Run(ctx) }()
 	serveDone := make(chan error, 1)

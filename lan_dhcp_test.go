@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"nodenet/api"
+	"nodenet/dhcpd"
 	"nodenet/internal/testenv"
 	"nodenet/lan"
 )
@@ -149,46 +151,135 @@ func TestLANDHCPExhaustion(t *testing.T) {
 	}
 }
 
-// ISC dhclient and dhcpcd, each with private state and a hook that
-// changes nothing on the machine, get their reserved address.
+// ISC dhclient and dhcpcd, each with private state (a tmpfs over their
+// lease directories, in a mount namespace of their own) and no hook that
+// changes the machine, get their reserved address, renew it at T1 (the
+// leases are 10 s long here; dhcpcd stretches them to its minimum of 20 s
+// but renews at the T1 it was given) and release it.
 func TestLANDHCPOtherClients(t *testing.T) {
-	testenv.Require(t, "dhclient", "dhcpcd")
+	testenv.Require(t, "dhclient", "dhcpcd", "nsenter")
 	resolvBefore, _ := os.ReadFile("/etc/resolv.conf")
-	node := startDHCPNode(t, "", "10.89.0.0/24")
+	node := startDHCPNode(t, "nodenet.lan-lease=10", "10.89.0.0/24")
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	ma := node.join(t, "dl", "a", a)
 	mb := node.join(t, "dl", "b", b)
+	t.Run("dhclient", func(t *testing.T) { t.Parallel(); dhclientRenewRelease(t, node, a, ma.IP) })
+	t.Run("dhcpcd", func(t *testing.T) { t.Parallel(); dhcpcdRenewRelease(t, node, b, mb.IP) })
+	t.Cleanup(func() {
+		if after, _ := os.ReadFile("/etc/resolv.conf"); string(after) != string(resolvBefore) {
+			t.Errorf("the machine's /etc/resolv.conf changed")
+		}
+	})
+}
+
+func dhclientRenewRelease(t *testing.T, node *lanNode, ns *testenv.Netns, ip string) {
 	dir := t.TempDir()
-	// The hook only puts the address on eth0 (a RELEASE is unicast from it).
+	// The hook only puts the address on eth0: renewals and the RELEASE are
+	// unicast from it.
 	hook := writeScript(t, "#!/bin/sh\ncase \"$reason\" in BOUND|RENEW|REBOOT) ip addr replace \"$new_ip_address/$new_subnet_mask\" dev \"$interface\" ;; esac\n")
 	dhclient := "dhclient -v -sf " + hook + " -pf " + dir + "/dhclient.pid -lf " + dir + "/dhclient.leases"
-	out, err := a.Output("unshare", "-m", "sh", "-c",
-		"mount -t tmpfs tmpfs /var/lib/dhcp && "+dhclient+" -1 eth0 2>&1 && "+dhclient+" -r eth0 2>&1")
-	if err != nil || !strings.Contains(out, "DHCPACK of "+ma.IP) || !strings.Contains(out, "DHCPRELEASE of "+ma.IP) {
-		t.Errorf("dhclient: %v\n%s", err, out)
+	private := "mount -t tmpfs tmpfs /var/lib/dhcp && "
+	out := startClient(t, ns, private+"exec "+dhclient+" -d eth0")
+	waitFor(t, out, "DHCPACK of "+ip)
+	bound := leaseOf(t, node, ip)
+	// RENEWING: a unicast REQUEST to the server at T1 (5 s).
+	waitFor(t, out, "DHCPREQUEST for "+ip+" on eth0 to 10.89.0.1 port 67")
+	waitForCount(t, out, "DHCPACK of "+ip, 2)
+	if renewed := leaseOf(t, node, ip); !renewed.Expires.After(bound.Expires) {
+		t.Errorf("dhclient renewed, but the server's lease still expires at %v (was %v)", renewed.Expires, bound.Expires)
 	}
-	// The release reached the server: the reservation is no longer bound.
-	testenv.Eventually(t, 5*time.Second, "release seen by the server", func() error {
-		l, err := node.c.Leases(context.Background(), "dl")
-		if err != nil {
-			return err
+	// dhclient -r stops the running client (its pid file) and releases.
+	rel, err := ns.Output("unshare", "-m", "sh", "-c", private+dhclient+" -r eth0 2>&1")
+	if err != nil || !strings.Contains(rel, "DHCPRELEASE of "+ip) {
+		t.Errorf("dhclient -r: %v\n%s", err, rel)
+	}
+	waitReleased(t, node, ip)
+}
+
+func dhcpcdRenewRelease(t *testing.T, node *lanNode, ns *testenv.Netns, ip string) {
+	// -B: stay in the foreground; /run private for its control socket,
+	// which dhcpcd -k reaches by entering its mount namespace.
+	cmd, out := startClientCmd(t, ns, "mount -t tmpfs tmpfs /var/lib/dhcpcd 2>/dev/null; mount -t tmpfs tmpfs /run && "+
+		"exec dhcpcd -B -d -4 -A -f /dev/null -c /bin/true eth0")
+	waitFor(t, out, "leased "+ip)
+	bound := leaseOf(t, node, ip)
+	if addrs := strings.Join(ns.Addrs(t, "eth0"), " "); !strings.Contains(addrs, ip+"/24") {
+		t.Errorf("dhcpcd: eth0 has %q, want %s/24", addrs, ip)
+	}
+	// RENEWING at T1 (5 s): a unicast REQUEST, answered to the lease's
+	// address, where dhcpcd listens with an ordinary UDP socket.
+	waitFor(t, out, "renewing lease of "+ip)
+	waitForCount(t, out, "acknowledged "+ip, 2)
+	if renewed := leaseOf(t, node, ip); !renewed.Expires.After(bound.Expires) {
+		t.Errorf("dhcpcd renewed, but the server's lease still expires at %v (was %v)", renewed.Expires, bound.Expires)
+	}
+	// -4 as the daemon has it, or -k finds no control socket and runs alone.
+	if o, err := ns.Output("nsenter", "-t", fmt.Sprint(cmd.Process.Pid), "-m", "dhcpcd", "-4", "-k", "eth0"); err != nil {
+		t.Fatalf("dhcpcd -k: %v\n%s", err, o)
+	}
+	waitFor(t, out, "releasing lease of "+ip)
+	waitReleased(t, node, ip)
+}
+
+// startClient runs script in ns, in a mount namespace of its own, and
+// collects its output until the test ends.
+func startClient(t *testing.T, ns *testenv.Netns, script string) *syncBuffer {
+	_, out := startClientCmd(t, ns, script)
+	return out
+}
+
+func startClientCmd(t *testing.T, ns *testenv.Netns, script string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := ns.Command("unshare", "-m", "sh", "-c", script)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	// A group of its own: dhcpcd's privilege-separated helpers are its
+	// children and must go with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+	return cmd, out
+}
+
+// leaseOf is the server's lease of ip.
+func leaseOf(t *testing.T, node *lanNode, ip string) dhcpd.Lease {
+	t.Helper()
+	l, err := node.c.Leases(context.Background(), "dl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, le := range l.Leases {
+		if le.IP == ip {
+			return le
 		}
-		for _, le := range l.Leases {
-			if le.IP == ma.IP && le.State != "reserved" {
-				return fmt.Errorf("lease of %s: %+v", ma.IP, le)
-			}
+	}
+	t.Fatalf("no lease of %s in %+v", ip, l.Leases)
+	return dhcpd.Lease{}
+}
+
+// waitReleased waits until the server holds ip as a reservation only.
+func waitReleased(t *testing.T, node *lanNode, ip string) {
+	t.Helper()
+	testenv.Eventually(t, 5*time.Second, "release seen by the server", func() error {
+		if l := leaseOf(t, node, ip); l.State != dhcpd.StateReserved {
+			return fmt.Errorf("lease of %s: %+v", ip, l)
 		}
 		return nil
 	})
-	out, err = b.Output("unshare", "-m", "sh", "-c",
-		"mount -t tmpfs tmpfs /var/lib/dhcpcd 2>/dev/null; mount -t tmpfs tmpfs /run;"+
-			" dhcpcd -1 -4 -A -t 10 -f /dev/null -c /bin/true eth0 2>&1; ip -4 -o addr show eth0")
-	if err != nil || !strings.Contains(out, mb.IP+"/24") {
-		t.Errorf("dhcpcd: %v\n%s", err, out)
-	}
-	if after, _ := os.ReadFile("/etc/resolv.conf"); string(after) != string(resolvBefore) {
-		t.Errorf("the machine's /etc/resolv.conf changed")
-	}
+}
+
+func waitForCount(t *testing.T, out *syncBuffer, want string, n int) {
+	t.Helper()
+	waitFor(t, out, want)
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%d times %q", n, want), func() error {
+		if c := strings.Count(out.String(), want); c < n {
+			return fmt.Errorf("%d times in:\n%s", c, out.String())
+		}
+		return nil
+	})
 }
 
 func waitFor(t *testing.T, out *syncBuffer, want string) {

@@ -10,7 +10,7 @@ import (
 // Config is everything nodenet reads from /proc/cmdline and /etc/nodenet.conf.
 // The zero value means "no configuration": DHCP on every physical NIC.
 //
-// In JSON, DHCPTimeout is a duration string ("2.5s") and MACs are
+// In JSON, DHCPTimeout and LANLease are duration strings ("2.5s") and MACs are
 // "aa:bb:cc:dd:ee:ff" strings; see MarshalJSON.
 type Config struct {
 	// IP holds every ip= flag in the order given.
@@ -33,6 +33,9 @@ type Config struct {
 	Datapath string `json:"datapath,omitempty"`
 	// DHCPTimeout from nodenet.dhcp-timeout=<seconds>; 0 means the default.
 	DHCPTimeout time.Duration `json:"dhcp_timeout,omitempty"`
+	// LANLease from nodenet.lan-lease=<seconds>: the lease time the LANs'
+	// DHCP servers give; 0 means their default (1 h).
+	LANLease time.Duration `json:"lan_lease,omitempty"`
 	// Debug from nodenet.debug (bare, or =1/=true/=yes/=on).
 	Debug bool `json:"debug,omitempty"`
 	// Warnings lists every malformed value that was skipped, each naming its flag.

@@ -2,6 +2,7 @@ package cmdline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -51,6 +52,9 @@ func (c Config) Format() string {
 	}
 	if c.DHCPTimeout > 0 {
 		line("dhcp-timeout: %s", c.DHCPTimeout)
+	}
+	if c.LANLease > 0 {
+		line("lan-lease: %s", c.LANLease)
 	}
 	if c.Debug {
 		line("debug: on")
@@ -107,21 +111,37 @@ func joinAddrs(as []netip.Addr) string {
 // methods below can reuse the default encoding without recursing.
 type plainConfig Config
 
-// configJSON replaces DHCPTimeout's nanosecond count with a duration
-// string; the shallower field wins over the embedded one.
+// configJSON replaces the durations' nanosecond counts with duration
+// strings; the shallower fields win over the embedded ones.
 type configJSON struct {
 	plainConfig
 	DHCPTimeout string `json:"dhcp_timeout,omitempty"`
+	LANLease    string `json:"lan_lease,omitempty"`
 }
 
-// MarshalJSON writes DHCPTimeout as a duration string ("2.5s") rather than
+// MarshalJSON writes the durations as strings ("2.5s") rather than
 // nanoseconds; MACs are strings through MAC.MarshalText.
 func (c Config) MarshalJSON() ([]byte, error) {
-	j := configJSON{plainConfig: plainConfig(c)}
-	if c.DHCPTimeout != 0 {
-		j.DHCPTimeout = c.DHCPTimeout.String()
+	return json.Marshal(configJSON{plainConfig: plainConfig(c),
+		DHCPTimeout: durationString(c.DHCPTimeout), LANLease: durationString(c.LANLease)})
+}
+
+func durationString(d time.Duration) string {
+	if d == 0 {
+		return ""
 	}
-	return json.Marshal(j)
+	return d.String()
+}
+
+func parseDurationField(name, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -131,13 +151,8 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*c = Config(j.plainConfig)
-	c.DHCPTimeout = 0
-	if j.DHCPTimeout != "" {
-		d, err := time.ParseDuration(j.DHCPTimeout)
-		if err != nil {
-			return fmt.Errorf("dhcp_timeout: %w", err)
-		}
-		c.DHCPTimeout = d
-	}
-	return nil
+	var err1, err2 error
+	c.DHCPTimeout, err1 = parseDurationField("dhcp_timeout", j.DHCPTimeout)
+	c.LANLease, err2 = parseDurationField("lan_lease", j.LANLease)
+	return errors.Join(err1, err2)
 }

@@ -8,7 +8,7 @@ import (
 const fullKernel = `BOOT_IMAGE=/vmlinuz quiet ip=10.0.0.5::10.0.0.1:255.255.255.0:node1:eth0:none:10.0.0.53 ` +
 	`ip=[2001:db8::10]::[2001:db8::1]:64::eth0:none ip=eth1:dhcp:9000:52:54:00:12:34:56 ip=dhcp,1,node-7 ip=off ` +
 	`nameserver=10.0.0.54 ifname=lan0:52:54:00:AB:CD:EF nodenet.uplinks=eth0,eth1 nodenet.ignore=wlan0 ` +
-	`nodenet.mtu=eth0:1500,eth2:9000 nodenet.datapath=netdev nodenet.dhcp-timeout=2.5 nodenet.debug ` +
+	`nodenet.mtu=eth0:1500,eth2:9000 nodenet.datapath=netdev nodenet.dhcp-timeout=2.5 nodenet.lan-lease=600 nodenet.debug ` +
 	`ip=10.0.0.1:::banana::eth0:none`
 
 func TestFormat(t *testing.T) {
@@ -25,6 +25,7 @@ ignore: wlan0
 mtu: eth0=1500 eth2=9000
 datapath: netdev
 dhcp-timeout: 2.5s
+lan-lease: 10m0s
 debug: on
 warning: ip=10.0.0.1:::banana::eth0:none: bad netmask "banana"
 `
@@ -35,7 +36,7 @@ warning: ip=10.0.0.1:::banana::eth0:none: bad netmask "banana"
 }
 
 func TestJSON(t *testing.T) {
-	c := Parse("ip=eth1:dhcp:9000:52:54:00:12:34:56 ip=10.0.0.5::10.0.0.1:24::eth0:none ifname=lan0:52:54:00:AB:CD:EF nodenet.dhcp-timeout=2.5", "")
+	c := Parse("ip=eth1:dhcp:9000:52:54:00:12:34:56 ip=10.0.0.5::10.0.0.1:24::eth0:none ifname=lan0:52:54:00:AB:CD:EF nodenet.dhcp-timeout=2.5 nodenet.lan-lease=600", "")
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +62,8 @@ func TestJSON(t *testing.T) {
       "mac": "52:54:00:ab:cd:ef"
     }
   ],
-  "dhcp_timeout": "2.5s"
+  "dhcp_timeout": "2.5s",
+  "lan_lease": "10m0s"
 }`
 	checkEqual(t, "JSON", string(b), want)
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +24,7 @@ var handlers = map[string]handler{
 	"nodenet.mtu":          setMTU,
 	"nodenet.datapath":     setDatapath,
 	"nodenet.dhcp-timeout": setDHCPTimeout,
+	"nodenet.lan-lease":    setLANLease,
 	"nodenet.debug":        setDebug,
 }
 
@@ -151,6 +153,17 @@ func setDHCPTimeout(c *Config, val string) error {
 		return fmt.Errorf("bad number of seconds %q: want more than 0, at most 3600", val)
 	}
 	c.DHCPTimeout = d
+	return nil
+}
+
+// setLANLease reads whole seconds in [10, 604800] (a week): shorter leases
+// would have clients renew more often than every 5 s.
+func setLANLease(c *Config, val string) error {
+	n, err := strconv.Atoi(val)
+	if !isDigits(val) || err != nil || n < 10 || n > 7*24*3600 {
+		return fmt.Errorf("bad number of seconds %q: want a whole number from 10 to 604800", val)
+	}
+	c.LANLease = time.Duration(n) * time.Second
 	return nil
 }
 

@@ -64,6 +64,7 @@ func TestParse(t *testing.T) {
 			kernel: "nodenet.dhcp_timeout=30 nodenet.debug=1 nodenet.debug=off",
 			want:   Config{DHCPTimeout: 30 * time.Second},
 		},
+		{name: "lan lease", kernel: "nodenet.lan_lease=600", want: Config{LANLease: 10 * time.Minute}},
 		{name: "debug=yes", kernel: "nodenet.debug=YES", want: Config{Debug: true}},
 		{name: "debug=", kernel: "nodenet.debug=", want: Config{Debug: true}},
 		{
@@ -144,6 +145,9 @@ func TestParseKeyWarnings(t *testing.T) {
 		{"nodenet.dhcp-timeout=-1", `nodenet.dhcp-timeout=-1: bad number of seconds "-1"`, Config{}},
 		{"nodenet.dhcp-timeout=1e3", `nodenet.dhcp-timeout=1e3: bad number of seconds "1e3"`, Config{}},
 		{"nodenet.dhcp-timeout=5s", `nodenet.dhcp-timeout=5s: bad number of seconds "5s"`, Config{}},
+		{"nodenet.lan-lease=9", `nodenet.lan-lease=9: bad number of seconds "9": want a whole number from 10 to 604800`, Config{}},
+		{"nodenet.lan-lease=604801", `nodenet.lan-lease=604801: bad number of seconds "604801": want a whole number from 10 to 604800`, Config{}},
+		{"nodenet.lan-lease=1.5", `nodenet.lan-lease=1.5: bad number of seconds "1.5": want a whole number from 10 to 604800`, Config{}},
 		{"nodenet.debug=maybe", `nodenet.debug=maybe: bad boolean "maybe": want 1/true/yes/on or 0/false/no/off`, Config{}},
 		{"nodenet.uplink=eth0", `nodenet.uplink=eth0: unknown nodenet flag`, Config{}},
 		{"ip=eth\xff:dhcp", `"ip=eth\xff:dhcp": bad interface name "eth\xff": contains byte 0xff`, Config{}},

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"nodenet/ovsdb"
 )
@@ -23,6 +24,9 @@ type Manager struct {
 	UplinkPrefixes func() []netip.Prefix
 	// Resolvers are the node's DNS servers, which LAN DNS forwards to.
 	Resolvers func() []netip.Addr
+	// LeaseTime is what the LANs' DHCP servers give (nodenet.lan-lease);
+	// 0 means dhcpd's default.
+	LeaseTime time.Duration
 	Log       *slog.Logger
 
 	// newDriver picks a type's driver; tests replace it.

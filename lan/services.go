@@ -40,7 +40,7 @@ func (m *Manager) startServices(n *network, device string) error {
 	log := m.Log.With("network", st.Name)
 	svc := &services{members: map[string]bool{}}
 	svc.dhcp = &dhcpd.Server{Device: device, Prefix: n.addr.prefix, Gateway: n.addr.gateway,
-		DNS: parseAddrs(st.Network.DNS), Domain: Domain(st.Name), MTU: st.MTU,
+		DNS: parseAddrs(st.Network.DNS), Domain: Domain(st.Name), MTU: st.MTU, LeaseTime: m.LeaseTime,
 		LeaseFile: m.leaseFile(st.Name), Log: log, OnBind: svc.learnName, OnRelease: svc.forgetName}
 	svc.dns = &dhcpd.DNSServer{Domain: Domain(st.Name), Addr: n.addr.gateway, Device: device,
 		Allowed: n.addr.prefix, Upstreams: m.upstreams, Log: log}
