@@ -200,7 +200,7 @@ func dhcpcdRenewRelease(t *testing.T, node *lanNode, ns *testenv.Netns, ip strin
 	// -B: stay in the foreground; /run private for its control socket,
 	// which dhcpcd -k reaches by entering its mount namespace.
 	cmd, out := startClientCmd(t, ns, "mount -t tmpfs tmpfs /var/lib/dhcpcd 2>/dev/null; mount -t tmpfs tmpfs /run && "+
-		"exec dhcpcd -B -d -4 -A -f /dev/null -c /bin/true eth0")
+		"exec dhcpcd "+dhcpcdQuiet+" -B -d eth0")
 	waitFor(t, out, "leased "+ip)
 	bound := leaseOf(t, node, ip)
 	if addrs := strings.Join(ns.Addrs(t, "eth0"), " "); !strings.Contains(addrs, ip+"/24") {
@@ -213,13 +213,19 @@ func dhcpcdRenewRelease(t *testing.T, node *lanNode, ns *testenv.Netns, ip strin
 	if renewed := leaseOf(t, node, ip); !renewed.Expires.After(bound.Expires) {
 		t.Errorf("dhcpcd renewed, but the server's lease still expires at %v (was %v)", renewed.Expires, bound.Expires)
 	}
-	// -4 as the daemon has it, or -k finds no control socket and runs alone.
-	if o, err := ns.Output("nsenter", "-t", fmt.Sprint(cmd.Process.Pid), "-m", "dhcpcd", "-4", "-k", "eth0"); err != nil {
+	// The same options as the daemon: should -k ever miss the control
+	// socket and run on its own, it still runs no hook.
+	ctl := append([]string{"nsenter", "-t", fmt.Sprint(cmd.Process.Pid), "-m", "dhcpcd"}, strings.Fields(dhcpcdQuiet)...)
+	if o, err := ns.Output(append(ctl, "-k", "eth0")...); err != nil {
 		t.Fatalf("dhcpcd -k: %v\n%s", err, o)
 	}
 	waitFor(t, out, "releasing lease of "+ip)
 	waitReleased(t, node, ip)
 }
+
+// dhcpcdQuiet: IPv4 only, no ARP probe, no config file and no hook (the
+// default hook rewrites the machine's /etc/resolv.conf).
+const dhcpcdQuiet = "-4 -A -f /dev/null -c /bin/true"
 
 // startClient runs script in ns, in a mount namespace of its own, and
 // collects its output until the test ends.
@@ -230,7 +236,13 @@ func startClient(t *testing.T, ns *testenv.Netns, script string) *syncBuffer {
 
 func startClientCmd(t *testing.T, ns *testenv.Netns, script string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := ns.Command("unshare", "-m", "sh", "-c", script)
+	// Over the machine's resolv.conf, a file of the test's: a client hook
+	// that slips through writes there.
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolv, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := ns.Command("unshare", "-m", "sh", "-c", "mount --bind "+resolv+" /etc/resolv.conf && "+script)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	// A group of its own: dhcpcd's privilege-separated helpers are its
