@@ -3,6 +3,7 @@ module nodenet
 go 1.26.8
 
 require (
+	github.com/google/nftables v0.3.0
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae
 	github.com/mdlayher/genetlink v1.4.0
 	github.com/vishvananda/netlink v1.3.1
