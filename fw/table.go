@@ -174,7 +174,7 @@ func loadDport(reg uint32) *expr.Payload {
 	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
 }
 
-func loadL4(reg uint32) *expr.Meta { return &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg} }
+func loadL4(reg uint32) *expr.Meta  { return &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg} }
 func iifname(reg uint32) *expr.Meta { return &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg} }
 func oifname(reg uint32) *expr.Meta { return &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: reg} }
 
@@ -191,6 +191,6 @@ func neq(reg uint32, data []byte) *expr.Cmp {
 }
 
 func verdict(k expr.VerdictKind) *expr.Verdict { return &expr.Verdict{Kind: k} }
-func jump(chain string) *expr.Verdict        { return &expr.Verdict{Kind: expr.VerdictJump, Chain: chain} }
-func u32(v uint32) []byte                    { return binaryutil.NativeEndian.PutUint32(v) }
-func port(p uint16) []byte                   { return binaryutil.BigEndian.PutUint16(p) }
+func jump(chain string) *expr.Verdict          { return &expr.Verdict{Kind: expr.VerdictJump, Chain: chain} }
+func u32(v uint32) []byte                      { return binaryutil.NativeEndian.PutUint32(v) }
+func port(p uint16) []byte                     { return binaryutil.BigEndian.PutUint16(p) }
