@@ -17,7 +17,7 @@ BIN := bin/nodenet
 # Debian packages the namespace tests and the demo drive as real peers.
 DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
 	iputils-ping iproute2 util-linux ethtool openvswitch-switch \
-	dnsutils dnsperf kea-dhcp4-server nftables conntrack netcat-openbsd iptables
+	dnsutils dnsperf kea-dhcp4-server nftables conntrack netcat-openbsd iptables curl
 
 # While make deps installs, this policy (when absent) stops dpkg from starting
 # services: openvswitch-switch would start OVS in the machine's own namespace.

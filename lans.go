@@ -8,6 +8,7 @@ import (
 
 	"nodenet/api"
 	"nodenet/boot"
+	"nodenet/fw"
 	"nodenet/lan"
 )
 
@@ -21,6 +22,7 @@ func startLANs(ctx context.Context, stateDir string, leaseTime time.Duration, ov
 	}
 	mgr := &lan.Manager{
 		StateDir: stateDir, OVS: ovs.client, Log: log, LeaseTime: leaseTime,
+		Firewall:       &fw.Firewall{Log: log},
 		Datapath:       func() string { return dp },
 		UplinkPrefixes: func() []netip.Prefix { return uplinkPrefixes(uplinks.Status()) },
 		Resolvers:      uplinks.Resolvers,

@@ -72,6 +72,11 @@ func (d *bridgeDriver) configureGateway(n *network, br string) error {
 	if err := links.ReplaceAddr(idx, gw); err != nil {
 		return err
 	}
+	// route_localnet: a port forward reached through localhost leaves
+	// here with 127.0.0.1 as its source until postrouting masquerades it.
+	if err := links.SetSysctl(netns.None(), "net/ipv4/conf/"+br+"/route_localnet", "1"); err != nil {
+		return err
+	}
 	return links.SetSysctl(netns.None(), "net/ipv4/ip_forward", "1")
 }
 

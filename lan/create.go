@@ -52,8 +52,12 @@ func (m *Manager) createReserved(ctx context.Context, n *network) error {
 	}
 	err := m.startServices(n, n.driver.gatewayPort(n))
 	if err == nil {
+		err = m.fwSetLAN(n)
+	}
+	if err == nil {
 		if err = m.store.saveNetwork(n.settings); err != nil {
 			err = Errorf(Internal, "create %s: save state: %w", n.settings.Name, err)
+			m.fwRemoveLAN(n)
 		}
 	}
 	if err != nil {
@@ -131,6 +135,7 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 		}
 		return err
 	}
+	m.fwRemoveLAN(n)
 	if err := m.store.removeNetwork(name); err != nil {
 		return Errorf(Internal, "destroy %s: state: %w", name, err)
 	}

@@ -3,6 +3,7 @@ package lan
 import (
 	"context"
 	"net/netip"
+	"nodenet/fw"
 )
 
 // driver is one network type's implementation. The manager validates,
@@ -33,6 +34,7 @@ type joinPlan struct {
 	netnsPath string // resolved, checked
 	address   netip.Prefix
 	dhcp      bool
+	forwards  []fw.Forward // MemberIP set
 }
 
 // unsupportedDriver answers for a type whose issue has not landed yet.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"nodenet/fw"
 	"nodenet/ovsdb"
 )
 
@@ -24,6 +25,9 @@ type Manager struct {
 	UplinkPrefixes func() []netip.Prefix
 	// Resolvers are the node's DNS servers, which LAN DNS forwards to.
 	Resolvers func() []netip.Addr
+	// Firewall isolates LANs and applies port forwards; nil: neither
+	// (port forwards are then refused as unsupported).
+	Firewall *fw.Firewall
 	// LeaseTime is what the LANs' DHCP servers give (nodenet.lan-lease);
 	// 0 means dhcpd's default.
 	LeaseTime time.Duration

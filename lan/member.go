@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
+	"nodenet/fw"
 )
 
 // Join adds a member to a network: a veth whose peer goes into the given
@@ -22,7 +23,13 @@ func (m *Manager) Join(ctx context.Context, network, nic string, ports PortForwa
 	if err := n.driver.join(ctx, n, &mem, plan); err != nil {
 		return Member{}, err
 	}
-	if err := m.recordMember(n, mem); err != nil {
+	err = m.addForwards(plan.forwards)
+	if err == nil {
+		if err = m.recordMember(n, mem); err != nil {
+			m.removeForwards(mem, plan.forwards)
+		}
+	}
+	if err != nil {
 		undo := n.driver.leave(context.WithoutCancel(ctx), n, mem)
 		return Member{}, Errorf(CodeOf(err), "join %s/%s: %w (undo: %v)", network, mem.Name, err, orOK(undo))
 	}
@@ -48,16 +55,15 @@ func (m *Manager) planJoin(n *network, nic string, ports PortForwards, o JoinOpt
 	if lim.maxMembers > 0 && len(n.members) >= lim.maxMembers {
 		return Member{}, joinPlan{}, Errorf(Conflict, "network %q takes at most %d member(s)", name, lim.maxMembers)
 	}
-	if len(ports) > 0 {
-		if !lim.forwards {
-			return Member{}, joinPlan{}, Errorf(Unsupported, "network %q (%s) cannot forward ports", name, n.settings.Type)
-		}
-		return Member{}, joinPlan{}, Errorf(Unsupported, "port forwards are not implemented yet (they come with the nftables firewall)")
+	forwards, err := m.checkForwards(n, nic, ports)
+	if err != nil {
+		return Member{}, joinPlan{}, err
 	}
 	plan, err := m.checkJoinOptions(n, nic, o)
 	if err != nil {
 		return Member{}, joinPlan{}, err
 	}
+	plan.forwards = forwards
 	mem := Member{Name: nic, Network: name, Namespace: plan.Netns, Ifname: plan.Ifname, Kind: plan.Kind, MAC: plan.MAC}
 	if n.addr.prefix.IsValid() {
 		addr, err := n.nextFree()
@@ -67,8 +73,31 @@ func (m *Manager) planJoin(n *network, nic string, ports PortForwards, o JoinOpt
 		plan.address = netip.PrefixFrom(addr, n.addr.prefix.Bits())
 		plan.dhcp = n.settings.Network.DHCP
 		mem.IP = addr.String()
+		for i := range plan.forwards {
+			plan.forwards[i].MemberIP = addr
+		}
+		mem.Ports = normalForwards(plan.forwards)
 	}
 	return mem, plan, nil
+}
+
+// checkForwards: forwards need a type that can forward, a firewall, and
+// the member an address.
+func (m *Manager) checkForwards(n *network, nic string, ports PortForwards) ([]fw.Forward, error) {
+	name := n.settings.Name
+	if len(ports) == 0 {
+		return nil, nil
+	}
+	if !n.driver.limits().forwards {
+		return nil, Errorf(Unsupported, "network %q (%s) cannot forward ports", name, n.settings.Type)
+	}
+	if m.Firewall == nil {
+		return nil, Errorf(Unsupported, "port forwards need the firewall, which this node runs without")
+	}
+	if !n.addr.prefix.IsValid() {
+		return nil, Errorf(Invalid, "join %s/%s: port forwards need the network to have a cidr (the member an address)", name, nic)
+	}
+	return parseForwards(name, nic, ports)
 }
 
 func (m *Manager) checkJoinOptions(n *network, nic string, o JoinOptions) (joinPlan, error) {
@@ -150,7 +179,15 @@ func (m *Manager) Leave(ctx context.Context, network, nic string) error {
 	if !ok {
 		return Errorf(NotFound, "network %q has no member %q", network, nic)
 	}
+	// Forwards first: no new connection reaches a member on its way out.
+	forwards := memberForwards(mem)
+	if err := m.removeForwards(mem, forwards); err != nil {
+		return err
+	}
 	if err := n.driver.leave(ctx, n, mem); err != nil {
+		if aerr := m.addForwards(forwards); aerr != nil {
+			m.Log.Error("firewall: forwards of a member that stays not restored", "network", network, "member", nic, "err", aerr)
+		}
 		return err
 	}
 	if n.svc != nil {

@@ -34,6 +34,9 @@ func (m *Manager) Start(ctx context.Context) error {
 			m.Log.Error("network DHCP and DNS", "network", info.Name, "err", err)
 		}
 	}
+	if err := m.startFirewall(); err != nil {
+		m.Log.Error("firewall not started: LANs are not isolated and port forwards do not work", "err", err)
+	}
 	if m.OVS == nil {
 		return nil // unit tests: nothing made, nothing to sweep
 	}
