@@ -121,6 +121,7 @@ func (f *Firewall) apply(have, want elements) error {
 		return fmt.Errorf("nftables elements: %w", err)
 	}
 	if !queued {
+		f.have = want
 		return nil
 	}
 	f.batches++

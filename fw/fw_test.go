@@ -173,3 +173,24 @@ func TestParseForward(t *testing.T) {
 		t.Error("member port 0 accepted")
 	}
 }
+
+// Forwards added and removed after a start that found the table as it
+// should be (nothing sent then).
+func TestForwardsAfterQuietStart(t *testing.T) {
+	ns := nftNS(t)
+	startIn(t, ns, []LAN{lanA}, nil)
+	f := startIn(t, ns, []LAN{lanA}, nil)
+	web := fwd(t, "a", "web", "8080", "10.1.0.2", 80)
+	if err := f.AddForwards([]Forward{web}); err != nil {
+		t.Fatal(err)
+	}
+	if out := ns.Run(t, "nft", "list", "map", "inet", TableName, mapFwdAny); !strings.Contains(out, "tcp . 8080 : 10.1.0.2 . 80") {
+		t.Errorf("forward not in the map:\n%s", out)
+	}
+	if err := f.RemoveForwards([]Forward{web}); err != nil {
+		t.Fatal(err)
+	}
+	if out := ns.Run(t, "nft", "list", "map", "inet", TableName, mapFwdAny); strings.Contains(out, "8080") {
+		t.Errorf("forward still in the map:\n%s", out)
+	}
+}

@@ -3,6 +3,8 @@ package fw
 import (
 	"fmt"
 	"maps"
+
+	"github.com/google/nftables"
 )
 
 // SetLAN adds a LAN or updates one of that name.
@@ -26,43 +28,94 @@ func (f *Firewall) RemoveLAN(name string) error {
 
 // AddForwards installs forwards together, or none of them: a host port
 // another forward holds (the same one, or one on every address) is
-// ErrConflict.
+// ErrConflict. Only their elements are sent: the cost of a Join does not
+// grow with the forwards already installed.
 func (f *Firewall) AddForwards(fs []Forward) error {
-	return f.change(func(_ map[string]LAN, fwds map[string]Forward) error {
-		for i, n := range fs {
-			if !n.MemberIP.Is4() || n.HostPort == 0 || n.MemberPort == 0 || (n.HostIP.IsValid() && !n.HostIP.Is4()) ||
-				(n.Proto != "tcp" && n.Proto != "udp") {
-				return fmt.Errorf("port forward %s of %s/%s: %w", n.Key(), n.Network, n.Member, ErrInvalid)
-			}
-			for _, o := range fwds {
-				if n.overlaps(o) {
-					return fmt.Errorf("port %s: %w to %s/%s (%s)", n.Key(), ErrConflict, o.Network, o.Member, o.Key())
-				}
-			}
-			for _, o := range fs[:i] {
-				if n.overlaps(o) {
-					return fmt.Errorf("port %s and %s of %s/%s: the same host port twice: %w", o.Key(), n.Key(), n.Network, n.Member, ErrConflict)
-				}
-			}
-			fwds[forwardID(n)] = n
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conn == nil {
+		return fmt.Errorf("firewall: not started")
+	}
+	for i, n := range fs {
+		if err := f.checkForward(n, fs[:i]); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return f.sendForwards(fs, true)
+}
+
+func (f *Firewall) checkForward(n Forward, earlier []Forward) error {
+	if !n.MemberIP.Is4() || n.HostPort == 0 || n.MemberPort == 0 || (n.HostIP.IsValid() && !n.HostIP.Is4()) ||
+		(n.Proto != "tcp" && n.Proto != "udp") {
+		return fmt.Errorf("port forward %s of %s/%s: %w", n.Key(), n.Network, n.Member, ErrInvalid)
+	}
+	for _, o := range f.fwds {
+		if n.overlaps(o) {
+			return fmt.Errorf("port %s: %w to %s/%s (%s)", n.Key(), ErrConflict, o.Network, o.Member, o.Key())
+		}
+	}
+	for _, o := range earlier {
+		if n.overlaps(o) {
+			return fmt.Errorf("port %s and %s of %s/%s: the same host port twice: %w", o.Key(), n.Key(), n.Network, n.Member, ErrConflict)
+		}
+	}
+	return nil
 }
 
 // RemoveForwards uninstalls forwards, then deletes the connections they
 // made (a UDP flow would otherwise keep reaching the old member).
 func (f *Firewall) RemoveForwards(fs []Forward) error {
-	err := f.change(func(_ map[string]LAN, fwds map[string]Forward) error {
-		for _, o := range fs {
-			delete(fwds, forwardID(o))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conn == nil {
+		return fmt.Errorf("firewall: not started")
+	}
+	var known []Forward
+	for _, o := range fs {
+		if _, ok := f.fwds[forwardID(o)]; ok {
+			known = append(known, o)
 		}
-		return nil
-	})
-	if err != nil {
+	}
+	if err := f.sendForwards(known, false); err != nil {
 		return err
 	}
 	return f.flushConntrack(fs)
+}
+
+// sendForwards adds (or deletes) the forwards' map elements in one batch
+// and records them once the kernel took it.
+func (f *Firewall) sendForwards(fs []Forward, add bool) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	bySet := map[string][]nftables.SetElement{}
+	for _, o := range fs {
+		set, key, val := forwardElement(o)
+		bySet[set] = append(bySet[set], nftables.SetElement{Key: key, Val: val})
+	}
+	for set, els := range bySet {
+		op := f.conn.SetAddElements
+		if !add {
+			op = f.conn.SetDeleteElements
+		}
+		if err := op(f.lay.sets[set], els); err != nil {
+			return fmt.Errorf("nftables elements: %w", err)
+		}
+	}
+	f.batches++
+	if err := f.conn.Flush(); err != nil {
+		return fmt.Errorf("nftables: port forwards of %s/%s: %w", fs[0].Network, fs[0].Member, err)
+	}
+	for _, o := range fs {
+		set, key, val := forwardElement(o)
+		if add {
+			f.fwds[forwardID(o)], f.have[set][string(key)] = o, val
+		} else {
+			delete(f.fwds, forwardID(o))
+			delete(f.have[set], string(key))
+		}
+	}
+	return nil
 }
 
 // change applies edit to a copy of the state and sends the difference in
