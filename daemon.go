@@ -17,6 +17,7 @@ import (
 	"nodenet/api"
 	"nodenet/boot"
 	"nodenet/cmdline"
+	"nodenet/fw"
 )
 
 type daemonFlags struct {
@@ -116,8 +117,10 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 		SetHostname: boot.SetHostname,
 	}
 	ovs := newOVSService(f, datapathWanted(f.datapath, cfg.Datapath), log)
+	firewall := &fw.Firewall{Log: log}
 	srv := &api.Server{Socket: f.socket, Group: f.gid, Log: log, Status: func() api.Status {
-		return api.Status{Version: version, Uplinks: uplinks.Status(), OVS: ovs.status()}
+		fs := firewall.Status()
+		return api.Status{Version: version, Uplinks: uplinks.Status(), OVS: ovs.status(), Firewall: &fs}
 	}}
 	if err := srv.Listen(); err != nil {
 		return err
@@ -126,7 +129,7 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 
 	// Uplinks never wait for OVS: both start now, side by side.
 	ovs.run(ctx)
-	go startLANs(ctx, f.stateDir, cfg.LANLease, ovs, uplinks, srv, log)
+	go startLANs(ctx, f.stateDir, cfg.LANLease, firewall, ovs, uplinks, srv, log)
 	uplinksDone := make(chan error, 1)
 	go func() { uplinksDone <- uplinks.Run(ctx) }()
 	serveDone := make(chan error, 1)

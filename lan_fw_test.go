@@ -178,6 +178,16 @@ func TestLANFirewall(t *testing.T) {
 		t.Errorf("a refused forward changed the table:\n%s", after)
 	}
 
+	// A restart finds the table as the state says: nothing rebuilt (the
+	// rule handles stay), the forwards still answer.
+	before = n.nftTable(t)
+	n.d.Restart(t)
+	n.waitLANs(t)
+	wantSeenAs(t, "TCP forward after a restart", n.isp, fwUplinkIP+":8080", fwISPIP)
+	if after := n.nftTable(t); after != before {
+		t.Errorf("the restart changed the table:\n%s\nwas:\n%s", after, before)
+	}
+
 	// Leave: forwards and their conntrack entries go.
 	wantDig(t, "UDP flow before leave", n.isp, fwUplinkIP, "5353")
 	if out := n.ns.Run(t, "conntrack", "-L", "-p", "udp", "--orig-port-dst", "5353"); !strings.Contains(out, "dport=5353") {
@@ -194,5 +204,31 @@ func TestLANFirewall(t *testing.T) {
 	}
 	if got, err := seenAs(n.isp, fwUplinkIP+":8080"); err == nil {
 		t.Errorf("the forward answers after leave (seen as %q)", got)
+	}
+}
+
+// A foreign firewall that drops forwarded traffic (iptables' FORWARD policy
+// DROP, as Docker sets it) is named in the log and in nodenet status, and
+// its table is left as it was.
+func TestLANFirewallForeignDrop(t *testing.T) {
+	testenv.Require(t, "iptables", "nft")
+	ns := testenv.NewNetns(t)
+	ns.Run(t, "iptables", "-P", "FORWARD", "DROP")
+	foreign := ns.Run(t, "nft", "-a", "list", "table", "ip", "filter")
+	o := testenv.StartOVS(t, ns)
+	d := testenv.StartDaemon(t, ns, testenv.DaemonOptions{Cmdline: "ip=off", OVS: o})
+	n := &lanNode{ns: ns, ovs: o, d: d, c: newClient(d)}
+	n.waitLANs(t)
+	n.create(t, "fa", "10.63.0.0/24", "10.63.0.1")
+	if !strings.Contains(d.Log(), "table ip filter, chain FORWARD: policy drop") {
+		t.Errorf("the log does not name the foreign drop")
+	}
+	code, out, _ := cli(d.Socket, "status")
+	if code != 0 || !strings.Contains(out, "WARNING: table ip filter, chain FORWARD: policy drop") ||
+		!strings.Contains(out, "firewall: table inet nodenet: LANs 1, port forwards 0") {
+		t.Errorf("nodenet status: exit %d\n%s", code, out)
+	}
+	if after := ns.Run(t, "nft", "-a", "list", "table", "ip", "filter"); after != foreign {
+		t.Errorf("the foreign table changed:\n%s\nwas:\n%s", after, foreign)
 	}
 }

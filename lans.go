@@ -15,14 +15,14 @@ import (
 // startLANs attaches the LAN manager to the control socket once OVS can
 // make bridges; until then the LAN endpoints answer 503. Reconcile runs
 // first, so the first request sees the networks the state store holds.
-func startLANs(ctx context.Context, stateDir string, leaseTime time.Duration, ovs *ovsService, uplinks *boot.Uplinks, srv *api.Server, log *slog.Logger) {
+func startLANs(ctx context.Context, stateDir string, leaseTime time.Duration, firewall *fw.Firewall, ovs *ovsService, uplinks *boot.Uplinks, srv *api.Server, log *slog.Logger) {
 	dp, err := ovs.ready(ctx)
 	if err != nil {
 		return
 	}
 	mgr := &lan.Manager{
 		StateDir: stateDir, OVS: ovs.client, Log: log, LeaseTime: leaseTime,
-		Firewall:       &fw.Firewall{Log: log},
+		Firewall:       firewall,
 		Datapath:       func() string { return dp },
 		UplinkPrefixes: func() []netip.Prefix { return uplinkPrefixes(uplinks.Status()) },
 		Resolvers:      uplinks.Resolvers,

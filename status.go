@@ -8,6 +8,7 @@ import (
 
 	"nodenet/api"
 	"nodenet/boot"
+	"nodenet/fw"
 )
 
 // printStatus renders GET /v1/status as a table, one uplink per row, with
@@ -33,6 +34,22 @@ func printStatus(w io.Writer, st api.Status) {
 	fmt.Fprintln(w)
 	if st.OVS != nil {
 		printOVS(w, st.OVS)
+	}
+	if st.Firewall != nil {
+		printFirewall(w, st.Firewall)
+	}
+}
+
+// printFirewall renders the firewall's part of the status, warnings first
+// in mind: a foreign table that drops forwarded traffic.
+func printFirewall(w io.Writer, f *fw.Status) {
+	state := "not started (LANs not ready yet)"
+	if f.Started {
+		state = fmt.Sprintf("LANs %d, port forwards %d", f.LANs, f.Forwards)
+	}
+	fmt.Fprintf(w, "firewall: table %s: %s\n", f.Table, state)
+	for _, warn := range f.Warnings {
+		fmt.Fprintf(w, "  WARNING: %s\n", warn)
 	}
 }
 

@@ -5,15 +5,17 @@ import (
 	"context"
 
 	"nodenet/boot"
+	"nodenet/fw"
 	"nodenet/lan"
 	"nodenet/ovsdb"
 )
 
 // Status is the body of GET /v1/status.
 type Status struct {
-	Version string              `json:"version"`
-	Uplinks []boot.UplinkStatus `json:"uplinks"`
-	OVS     *OVSStatus          `json:"ovs,omitempty"`
+	Version  string              `json:"version"`
+	Uplinks  []boot.UplinkStatus `json:"uplinks"`
+	OVS      *OVSStatus          `json:"ovs,omitempty"`
+	Firewall *fw.Status          `json:"firewall,omitempty"`
 }
 
 // OVSStatus is Open vSwitch as nodenet sees it.

@@ -58,6 +58,9 @@ func (f *Firewall) Start(lans []LAN, fwds []Forward) error {
 	for _, fw := range fwds {
 		f.fwds[forwardID(fw)] = fw
 	}
+	for _, w := range f.ForeignDrops() {
+		f.Log.Warn("firewall: another table drops forwarded traffic", "where", w)
+	}
 	want := wanted(f.lans, f.fwds)
 	have, same, err := f.read()
 	if err != nil {

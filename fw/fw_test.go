@@ -103,6 +103,12 @@ func TestTable(t *testing.T) {
 	if after := ns.Run(t, "nft", "-a", "list", "table", "inet", "foreign"); after != foreign {
 		t.Errorf("the foreign table changed:\n%s\nwas:\n%s", after, foreign)
 	}
+	// Its forward chain drops by default: the status says so.
+	st := f.Status()
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "table inet foreign, chain guard: policy drop") ||
+		st.LANs != 2 || st.Forwards != 3 || !st.Started {
+		t.Errorf("status: %+v", st)
+	}
 }
 
 // A rule changed behind nodenet's back makes start rebuild the table.
