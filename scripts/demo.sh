@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Demo: nodenet brings two DHCP uplinks up, starts Open vSwitch, makes a
-# bridge LAN and joins two members that ping each other, all inside
+# bridge LAN and joins two members that ping each other; one publishes a
+# web server through a port forward that the "ISP" (nndemo-lan) reaches on
+# the uplink address, the other reaches the ISP masqueraded. All inside
 # throwaway namespaces.
 #
 #   nndemo-node: up0, up1 (left down; nodenet brings them up)  <- nodenet daemon, OVS
@@ -158,11 +160,27 @@ done
 run() { echo "\$ $*"; "$@"; }
 run nodenet network create demo --type bridge --cidr 10.90.0.0/24 --gateway 10.90.0.1
 run nodenet join demo a --netns nndemo-a --ifname eth0
-run nodenet join demo b --netns nndemo-b --ifname eth0
+run nodenet join demo b --netns nndemo-b --ifname eth0 -p 8080=80
 run nodenet network show demo
 section "members ping each other through the LAN"
 run ip netns exec nndemo-a ping -c 3 -i 0.2 10.90.0.3
 run ip netns exec nndemo-b ping -c 3 -i 0.2 10.90.0.2
+section "member b's web server, reached from the ISP through a port forward"
+mkdir -p "$tmp/www" && echo "hello from member b, through nodenet's port forward" >"$tmp/www/index.html"
+ip netns exec nndemo-b busybox httpd -f -p 80 -h "$tmp/www" &
+httpd_pid=$!
+uplink=$(ip -n "$NODE" -4 -o addr show dev up0 | awk '{print $4}' | cut -d/ -f1)
+for i in $(seq 50); do
+	ip netns exec "$LAN" curl -sf -m 2 "http://$uplink:8080/" && break
+	[ "$i" = 50 ] && die "the port forward did not answer"
+	sleep 0.1
+done
+echo "(curl http://$uplink:8080/ from $LAN, the ISP side)"
+kill "$httpd_pid" 2>/dev/null; wait "$httpd_pid" 2>/dev/null || true
+section "member a reaches the ISP, masqueraded behind the uplink address"
+run ip netns exec nndemo-a ping -c 2 -i 0.2 10.77.0.1
+section "nodenet's nftables table ($NODE)"
+ip netns exec "$NODE" nft list table inet nodenet
 section "leave and remove: nothing left behind"
 run nodenet leave demo a
 run nodenet leave demo b
