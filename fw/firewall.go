@@ -27,7 +27,8 @@ type Firewall struct {
 	fwds map[string]Forward // by forwardID
 	have elements           // what the kernel holds, as of the last batch
 
-	batches int // sent, for the tests: applying the same state twice sends none
+	batches  int   // sent, for the tests: applying the same state twice sends none
+	startErr error // why the last Start failed
 }
 
 func forwardID(f Forward) string { return f.Network + "/" + f.Member + "/" + f.Key() }
@@ -39,6 +40,15 @@ func forwardID(f Forward) string { return f.Network + "/" + f.Member + "/" + f.K
 func (f *Firewall) Start(lans []LAN, fwds []Forward) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.startErr = f.start(lans, fwds)
+	if f.startErr != nil && f.conn != nil {
+		f.conn.CloseLasting()
+		f.conn = nil
+	}
+	return f.startErr
+}
+
+func (f *Firewall) start(lans []LAN, fwds []Forward) error {
 	if f.Log == nil {
 		f.Log = slog.New(slog.DiscardHandler)
 	}

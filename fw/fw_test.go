@@ -200,3 +200,27 @@ func TestForwardsAfterQuietStart(t *testing.T) {
 		t.Errorf("forward still in the map:\n%s", out)
 	}
 }
+
+// When the firewall cannot start, changes are refused naming the cause: a
+// LAN is never made without its isolation.
+func TestNotStarted(t *testing.T) {
+	f := &Firewall{}
+	if err := f.SetLAN(lanA); err == nil || !strings.Contains(err.Error(), "firewall not started") {
+		t.Errorf("SetLAN before Start: %v", err)
+	}
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	f.NetnsFd = fd // not a network namespace
+	startErr := f.Start([]LAN{lanA}, nil)
+	if startErr == nil {
+		f.Close()
+		t.Fatal("Start in a file that is not a netns succeeded")
+	}
+	err = f.AddForwards([]Forward{fwd(t, "a", "web", "8080", "10.1.0.2", 80)})
+	if err == nil || !strings.Contains(err.Error(), startErr.Error()) {
+		t.Errorf("AddForwards after a failed Start: %v, want it to carry %v", err, startErr)
+	}
+}

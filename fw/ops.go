@@ -34,7 +34,7 @@ func (f *Firewall) AddForwards(fs []Forward) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.conn == nil {
-		return fmt.Errorf("firewall: not started")
+		return f.notStarted()
 	}
 	for i, n := range fs {
 		if err := f.checkForward(n, fs[:i]); err != nil {
@@ -68,7 +68,7 @@ func (f *Firewall) RemoveForwards(fs []Forward) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.conn == nil {
-		return fmt.Errorf("firewall: not started")
+		return f.notStarted()
 	}
 	var known []Forward
 	for _, o := range fs {
@@ -124,7 +124,7 @@ func (f *Firewall) change(edit func(map[string]LAN, map[string]Forward) error) e
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.conn == nil {
-		return fmt.Errorf("firewall: not started")
+		return f.notStarted()
 	}
 	lans, fwds := maps.Clone(f.lans), maps.Clone(f.fwds)
 	if err := edit(lans, fwds); err != nil {
@@ -135,4 +135,13 @@ func (f *Firewall) change(edit func(map[string]LAN, map[string]Forward) error) e
 	}
 	f.lans, f.fwds = lans, fwds
 	return nil
+}
+
+// notStarted says why changes cannot be made: a LAN that cannot be
+// isolated is refused rather than made open.
+func (f *Firewall) notStarted() error {
+	if f.startErr != nil {
+		return fmt.Errorf("firewall not started: %w", f.startErr)
+	}
+	return fmt.Errorf("firewall not started")
 }
