@@ -62,8 +62,8 @@ func (f *Firewall) checkForward(n Forward, earlier []Forward) error {
 	return nil
 }
 
-// RemoveForwards uninstalls forwards, then deletes the connections they
-// made (a UDP flow would otherwise keep reaching the old member).
+// RemoveForwards uninstalls forwards. The connections they made stay in
+// conntrack: the caller deletes them (links.DeleteDNATFlows).
 func (f *Firewall) RemoveForwards(fs []Forward) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -76,10 +76,7 @@ func (f *Firewall) RemoveForwards(fs []Forward) error {
 			known = append(known, o)
 		}
 	}
-	if err := f.sendForwards(known, false); err != nil {
-		return err
-	}
-	return f.flushConntrack(fs)
+	return f.sendForwards(known, false)
 }
 
 // sendForwards adds (or deletes) the forwards' map elements in one batch

@@ -6,6 +6,9 @@ import (
 	"sort"
 
 	"nodenet/fw"
+	"nodenet/links"
+
+	"golang.org/x/sys/unix"
 )
 
 // fwLAN is what the firewall needs of n; false when n has no gateway port
@@ -136,5 +139,20 @@ func (m *Manager) removeForwards(mem Member, fs []fw.Forward) error {
 	if err := m.Firewall.RemoveForwards(fs); err != nil {
 		return Errorf(Internal, "leave %s/%s: firewall: %w", mem.Network, mem.Name, err)
 	}
+	// Their connections go too: a UDP flow would otherwise keep reaching
+	// the member's old address.
+	var flows []links.DNATFlow
+	for _, f := range fs {
+		proto := uint8(unix.IPPROTO_TCP)
+		if f.Proto == "udp" {
+			proto = unix.IPPROTO_UDP
+		}
+		flows = append(flows, links.DNATFlow{Proto: proto, HostPort: f.HostPort, To: netip.AddrPortFrom(f.MemberIP, f.MemberPort)})
+	}
+	n, err := links.DeleteDNATFlows(flows)
+	if err != nil {
+		return Errorf(Internal, "leave %s/%s: conntrack: %w", mem.Network, mem.Name, err)
+	}
+	m.Log.Debug("conntrack flows of the forwards deleted", "network", mem.Network, "member", mem.Name, "flows", n)
 	return nil
 }
