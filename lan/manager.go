@@ -70,8 +70,15 @@ func (m *Manager) driverFor(t NetworkType) driver {
 	if m.newDriver != nil {
 		return m.newDriver(t)
 	}
-	if t == Bridge {
+	switch t {
+	case Bridge:
 		return &bridgeDriver{m: m}
+	case MacVLan:
+		return newMacvlanDriver(m)
+	case PassThrough:
+		return newPassthroughDriver(m)
+	case Zerotier:
+		return newZerotierDriver(m)
 	}
 	return unsupportedDriver{t}
 }

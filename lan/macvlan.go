@@ -1,0 +1,3 @@
+package lan
+
+func newMacvlanDriver(m *Manager) driver { return unsupportedDriver{MacVLan} }

@@ -1,0 +1,3 @@
+package lan
+
+func newPassthroughDriver(m *Manager) driver { return unsupportedDriver{PassThrough} }
