@@ -18,6 +18,7 @@ import (
 	"nodenet/boot"
 	"nodenet/cmdline"
 	"nodenet/fw"
+	"nodenet/lan"
 )
 
 type daemonFlags struct {
@@ -129,7 +130,10 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 
 	// Uplinks never wait for OVS: both start now, side by side.
 	ovs.run(ctx)
-	go startLANs(ctx, f.stateDir, cfg.LANLease, firewall, ovs, uplinks, srv, log)
+	lans := &lanService{stateDir: f.stateDir, leaseTime: cfg.LANLease, firewall: firewall, ovs: ovs,
+		uplinks: uplinks, srv: srv, log: log, heldAtStart: lan.HeldNICs(f.stateDir)}
+	uplinks.Held = lans.holds
+	go lans.run(ctx)
 	uplinksDone := make(chan error, 1)
 	go func() { uplinksDone <- uplinks.Run(ctx) }()
 	serveDone := make(chan error, 1)

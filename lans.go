@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"nodenet/api"
@@ -12,26 +13,51 @@ import (
 	"nodenet/lan"
 )
 
-// startLANs attaches the LAN manager to the control socket once OVS can
+// lanService attaches the LAN manager to the control socket once OVS can
 // make bridges; until then the LAN endpoints answer 503. Reconcile runs
 // first, so the first request sees the networks the state store holds.
-func startLANs(ctx context.Context, stateDir string, leaseTime time.Duration, firewall *fw.Firewall, ovs *ovsService, uplinks *boot.Uplinks, srv *api.Server, log *slog.Logger) {
-	dp, err := ovs.ready(ctx)
+type lanService struct {
+	stateDir  string
+	leaseTime time.Duration
+	firewall  *fw.Firewall
+	ovs       *ovsService
+	uplinks   *boot.Uplinks
+	srv       *api.Server
+	log       *slog.Logger
+
+	heldAtStart map[string]bool // passthrough NICs in the state store
+	mgr         atomic.Pointer[lan.Manager]
+}
+
+func (s *lanService) run(ctx context.Context) {
+	dp, err := s.ovs.ready(ctx)
 	if err != nil {
 		return
 	}
 	mgr := &lan.Manager{
-		StateDir: stateDir, OVS: ovs.client, Log: log, LeaseTime: leaseTime,
-		Firewall:       firewall,
+		StateDir: s.stateDir, OVS: s.ovs.client, Log: s.log, LeaseTime: s.leaseTime,
+		Firewall:       s.firewall,
 		Datapath:       func() string { return dp },
-		UplinkPrefixes: func() []netip.Prefix { return uplinkPrefixes(uplinks.Status()) },
-		Resolvers:      uplinks.Resolvers,
+		UplinkPrefixes: func() []netip.Prefix { return uplinkPrefixes(s.uplinks.Status()) },
+		IsUplink:       s.uplinks.Manages,
+		Resolvers:      s.uplinks.Resolvers,
 	}
 	if err := mgr.Start(ctx); err != nil {
-		log.Error("LAN reconcile", "err", err)
+		s.log.Error("LAN reconcile", "err", err)
 	}
-	srv.SetLANs(mgr)
-	log.Info("LANs ready", "datapath", dp)
+	s.mgr.Store(mgr)
+	s.srv.SetLANs(mgr)
+	s.log.Info("LANs ready", "datapath", dp)
+}
+
+// holds tells the uplinks which NICs are passthrough networks': from the
+// state store until the LAN manager runs (uplinks start first), then from
+// it.
+func (s *lanService) holds(nic string) bool {
+	if m := s.mgr.Load(); m != nil {
+		return m.Holds(nic)
+	}
+	return s.heldAtStart[nic]
 }
 
 // uplinkPrefixes are the subnets the uplinks have addresses in.

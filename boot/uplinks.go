@@ -34,6 +34,9 @@ type Uplinks struct {
 	OnChange func()
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Held reports NICs that something else holds (a passthrough LAN):
+	// never adopted, whatever the flags say. Nil: none.
+	Held func(name string) bool
 
 	mu         sync.Mutex
 	byIndex    map[int]*uplink
@@ -148,6 +151,9 @@ func (m *Uplinks) adopt(ctx context.Context, l links.Link) {
 		anyEntry = e
 	}
 	r, ip, why := decide(m.Config, l, l.Physical(), anyEntry)
+	if m.Held != nil && m.Held(l.Name) {
+		r, why = roleNone, "held by a passthrough network"
+	}
 	m.Log.Debug("link seen", "link", l.Name, "role", r, "why", why)
 	switch r {
 	case roleNone:
@@ -170,6 +176,18 @@ func (m *Uplinks) adopt(ctx context.Context, l links.Link) {
 	m.byIndex[l.Index] = u
 	m.Log.Info("uplink", "uplink", u.name, "mac", u.mac, "source", r, "metric", u.metric, "why", why)
 	go u.run(uctx)
+}
+
+// Manages reports whether nodenet runs name as an uplink.
+func (m *Uplinks) Manages(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, u := range m.byIndex {
+		if u.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Uplinks) freeMetric() int {

@@ -23,6 +23,9 @@ type Manager struct {
 	Datapath func() string
 	// UplinkPrefixes are the uplinks' subnets, which a LAN must not overlap.
 	UplinkPrefixes func() []netip.Prefix
+	// IsUplink reports whether nodenet runs a NIC as an uplink, which a
+	// passthrough network may not take. Nil: none is.
+	IsUplink func(nic string) bool
 	// Resolvers are the node's DNS servers, which LAN DNS forwards to.
 	Resolvers func() []netip.Addr
 	// Firewall isolates LANs and applies port forwards; nil: neither

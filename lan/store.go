@@ -41,13 +41,27 @@ func (s store) removeMember(network, nic string) error {
 // directories, the top one last.
 func (s store) removeNetwork(name string) error {
 	dir := s.networkDir(name)
-	for _, p := range []string{filepath.Join(dir, "network.json"), filepath.Join(dir, leaseFileName),
+	for _, p := range []string{filepath.Join(dir, "network.json"), filepath.Join(dir, leaseFileName), filepath.Join(dir, "lent.json"),
 		filepath.Join(dir, "members"), dir} {
 		if err := fsutil.RemoveDurable(p); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// HeldNICs names the NICs that passthrough networks in the state under
+// stateDir hold: the uplinks must not take them, even before the LAN
+// manager starts. An unreadable state holds none.
+func HeldNICs(stateDir string) map[string]bool {
+	infos, _ := store{dir: filepath.Join(stateDir, "lan")}.load()
+	held := map[string]bool{}
+	for _, info := range infos {
+		if info.Type == PassThrough && info.PassThrough != nil {
+			held[info.PassThrough.NIC] = true
+		}
+	}
+	return held
 }
 
 // load reads every network and its members.
