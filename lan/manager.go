@@ -34,7 +34,10 @@ type Manager struct {
 	// LeaseTime is what the LANs' DHCP servers give (nodenet.lan-lease);
 	// 0 means dhcpd's default.
 	LeaseTime time.Duration
-	Log       *slog.Logger
+	// ZerotierHome is the zerotier-one service's home, where its auth
+	// token and API port are (--zerotier-home); empty: DefaultZerotierHome.
+	ZerotierHome string
+	Log          *slog.Logger
 
 	// newDriver picks a type's driver; tests replace it.
 	newDriver func(NetworkType) driver
