@@ -25,6 +25,7 @@ type daemonFlags struct {
 	cmdline, config, stateDir, socket, resolvConf string
 	ovsdb, ovsSupervise, ovsDir, datapath         string
 	socketGroup                                   string
+	zerotierHome                                  string
 	gid                                           int // socketGroup resolved; 0: root only
 }
 
@@ -40,6 +41,7 @@ func parseDaemonFlags(args []string, socket string) (daemonFlags, error) {
 	fs.StringVar(&f.ovsdb, "ovsdb", "unix:/run/openvswitch/db.sock", "OVSDB `address` (unix:PATH or tcp:HOST:PORT)")
 	fs.StringVar(&f.ovsSupervise, "ovs-supervise", boot.OVSAuto, "run ovsdb-server and ovs-vswitchd: auto, always or never")
 	fs.StringVar(&f.ovsDir, "ovs-dir", "", "`directory` for a supervised OVS's database, pid files and logs (default: OVS's own)")
+	fs.StringVar(&f.zerotierHome, "zerotier-home", lan.DefaultZerotierHome, "zerotier-one's home `directory` (its authtoken.secret and zerotier-one.port)")
 	fs.StringVar(&f.datapath, "datapath", "", "OVS datapath: auto, system or netdev (default: nodenet.datapath=, else auto)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -131,7 +133,7 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 	// Uplinks never wait for OVS: both start now, side by side.
 	ovs.run(ctx)
 	lans := &lanService{stateDir: f.stateDir, leaseTime: cfg.LANLease, firewall: firewall, ovs: ovs,
-		uplinks: uplinks, srv: srv, log: log, heldAtStart: lan.HeldNICs(f.stateDir)}
+		uplinks: uplinks, srv: srv, log: log, zerotierHome: f.zerotierHome, heldAtStart: lan.HeldNICs(f.stateDir)}
 	uplinks.Held = lans.holds
 	go lans.run(ctx)
 	uplinksDone := make(chan error, 1)

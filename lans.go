@@ -24,6 +24,8 @@ type lanService struct {
 	uplinks   *boot.Uplinks
 	srv       *api.Server
 	log       *slog.Logger
+	// zerotierHome is --zerotier-home, where zerotier networks find the service.
+	zerotierHome string
 
 	heldAtStart map[string]bool // passthrough NICs in the state store
 	mgr         atomic.Pointer[lan.Manager]
@@ -41,6 +43,7 @@ func (s *lanService) run(ctx context.Context) {
 		UplinkPrefixes: func() []netip.Prefix { return uplinkPrefixes(s.uplinks.Status()) },
 		IsUplink:       s.uplinks.Manages,
 		Resolvers:      s.uplinks.Resolvers,
+		ZerotierHome:   s.zerotierHome,
 	}
 	if err := mgr.Start(ctx); err != nil {
 		s.log.Error("LAN reconcile", "err", err)

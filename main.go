@@ -29,6 +29,7 @@ const usage = `usage:
   nodenet cmdline [--cmdline FILE] [--config FILE]
   nodenet daemon [--cmdline FILE] [--config FILE] [--state-dir DIR] [--socket PATH] [--resolv-conf PATH]
       [--ovsdb unix:PATH] [--ovs-supervise auto|always|never] [--ovs-dir DIR] [--datapath auto|system|netdev]
+      [--zerotier-home DIR]
   nodenet version
 Flags may follow the arguments of network, join and leave; a failed request
 prints the daemon's sentence and exits 1, a command line mistake exits 2.
