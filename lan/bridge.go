@@ -17,7 +17,12 @@ import (
 // bridgeDriver: a LAN is an OVS bridge; members are veths (peer in the
 // member's netns) or taps on it; the bridge's internal port holds the
 // gateway address.
-type bridgeDriver struct{ m *Manager }
+type bridgeDriver struct {
+	m *Manager
+	// extraPorts are ports of the bridge that are not members' (the vxlan
+	// type's tunnel), which reconcile keeps.
+	extraPorts func(n *network) []string
+}
 
 func (d *bridgeDriver) limits() limits { return limits{forwards: true} }
 

@@ -79,6 +79,8 @@ func (m *Manager) driverFor(t NetworkType) driver {
 	switch t {
 	case Bridge:
 		return &bridgeDriver{m: m}
+	case VXLan:
+		return newVxlanDriver(m)
 	case MacVLan:
 		return newMacvlanDriver(m)
 	case PassThrough:

@@ -67,6 +67,11 @@ func (d *bridgeDriver) reconcile(ctx context.Context, n *network) error {
 		return err
 	}
 	keep := map[string]bool{bridgeName(n): true}
+	if d.extraPorts != nil {
+		for _, p := range d.extraPorts(n) {
+			keep[p] = true
+		}
+	}
 	for _, mem := range n.members {
 		keep[mem.HostIfname] = true
 		if err := d.restoreMember(ctx, n, mem); err != nil {
@@ -116,6 +121,7 @@ func (m *Manager) sweep(ctx context.Context) error {
 		for _, mem := range n.members {
 			hosts[mem.HostIfname] = true
 		}
+		hosts[vxlanName(n)] = n.settings.Type == VXLan
 	}
 	m.mu.Unlock()
 	for _, b := range m.OVS.OwnedBridges("") {
@@ -131,7 +137,7 @@ func (m *Manager) sweep(ctx context.Context) error {
 		return err
 	}
 	for _, l := range all {
-		if (strings.HasPrefix(l.Name, "nnv") || strings.HasPrefix(l.Name, "nnt")) && !hosts[l.Name] {
+		if (strings.HasPrefix(l.Name, "nnv") || strings.HasPrefix(l.Name, "nnt") || strings.HasPrefix(l.Name, "nnx")) && !hosts[l.Name] {
 			m.Log.Info("leftover link removed", "link", l.Name)
 			links.DeleteLink(l.Name)
 		}
