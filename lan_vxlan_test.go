@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -36,8 +37,9 @@ func vxlanNodes(t *testing.T) (*lanNode, *lanNode) {
 func TestVXLANAcrossNodes(t *testing.T) {
 	n1, n2 := vxlanNodes(t)
 	ctx := context.Background()
+	// Node 1 starts without remotes: nothing it floods reaches node 2.
 	s1 := lan.Settings{Network: lan.IPSettings{CIDR: "10.82.0.0/24", DHCP: true},
-		VXLan: &lan.VXLanSettings{VNI: 100, Remotes: []string{"10.100.0.2"}, Parent: "u1"}}
+		VXLan: &lan.VXLanSettings{VNI: 100, Parent: "u1"}}
 	if err := n1.c.Create(ctx, "vx", lan.VXLan, s1); err != nil {
 		t.Fatalf("create on node 1: %v", err)
 	}
@@ -56,6 +58,16 @@ func TestVXLANAcrossNodes(t *testing.T) {
 	if got := udhcpc(t, a, script); got != ma.IP {
 		t.Fatalf("member a: udhcpc got %q, want %s", got, ma.IP)
 	}
+	if got := udhcpc(t, b, script); got != "" {
+		t.Fatalf("member b got %q while node 1 had no remotes", got)
+	}
+	setRemotes := func(n *lanNode, remotes string) {
+		t.Helper()
+		if code, out, errOut := cli(n.d.Socket, "network", "set", "vx", "--remote", remotes); code != 0 || !strings.Contains(out, "vx") {
+			t.Fatalf("network set vx --remote %q: exit %d\n%s%s", remotes, code, out, errOut)
+		}
+	}
+	setRemotes(n1, "10.100.0.2")
 	ipB := udhcpc(t, b, script)
 	if !strings.HasPrefix(ipB, "10.82.0.") {
 		t.Fatalf("member b on node 2: lease %q from node 1 across the tunnel", ipB)
@@ -70,10 +82,31 @@ func TestVXLANAcrossNodes(t *testing.T) {
 		t.Errorf("member b's MTU: %s", out)
 	}
 
-	// A restart keeps the tunnel; leave and destroy leave nothing.
-	n2.d.Restart(t)
-	n2.waitLANs(t)
+	// A restart keeps the tunnel (and the remotes set live).
+	n1.d.Restart(t)
+	n1.waitLANs(t)
 	ping(t, a, ipB)
+	// Without remotes node 1 sends nothing to node 2, unicast included.
+	setRemotes(n1, "")
+	unreachable(t, "node 1 without remotes", a, ipB)
+	setRemotes(n1, "10.100.0.2")
+	ping(t, a, ipB)
+	if _, err := n1.c.Get(ctx, "vx"); err != nil {
+		t.Fatal(err)
+	}
+	var le *lan.Error
+	if err := n1.c.Update(ctx, "vx", lan.Update{VXLan: &lan.VXLanUpdate{Remotes: []string{"nope"}}}); !errors.As(err, &le) || le.Code != lan.Invalid {
+		t.Errorf("a bad remote: %v", err)
+	}
+	if code, _, errOut := cli(n1.d.Socket, "network", "set", "vx", "--remote", "10.100.0.2"); code != 0 {
+		t.Errorf("set again: %s", errOut)
+	}
+	status, body, _ := n1.d.DoRaw("PATCH", "/v1/networks/vx", `{"vxlan":{"remotes":["10.100.0.2"]},"mtu":9000}`)
+	if status != 400 || !strings.Contains(string(body), "only vxlan.remotes can change") {
+		t.Errorf("PATCH of the MTU: %d %s", status, body)
+	}
+
+	// Leave and destroy leave nothing.
 	for _, n := range []*lanNode{n1, n2} {
 		for _, m := range []string{"a", "b"} {
 			n.c.Leave(ctx, "vx", m)

@@ -17,6 +17,7 @@ const networkUsage = `usage:
       [--vlan ID] [--vni N] [--remote IP,..] [--parent NIC] [--nic NIC] [--zt-network ID] [--mode M] [--json]
   nodenet network ls [--json]
   nodenet network show NAME [--json]
+  nodenet network set NAME --remote IP,..   (a vxlan network's remotes; --remote "" for none)
   nodenet network rm NAME
 `
 
@@ -24,7 +25,7 @@ const networkUsage = `usage:
 func runNetwork(args []string, socket string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, networkUsage)
-		return usageError{err: fmt.Errorf("network: want create, ls, show or rm"), printed: false}
+		return usageError{err: fmt.Errorf("network: want create, ls, show, set or rm"), printed: false}
 	}
 	switch args[0] {
 	case "create":
@@ -41,6 +42,8 @@ func runNetwork(args []string, socket string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return printInfo(stdout, info, c.json)
+	case "set":
+		return runNetworkSet(args[1:], socket, stdout, stderr)
 	case "ls", "show", "rm":
 		c, err := parseNetworkCmd(args[0], args[1:], socket, stderr)
 		if err != nil {
@@ -78,7 +81,40 @@ func runNetwork(args []string, socket string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprint(stderr, networkUsage)
-	return usagef("network %q: want create, ls, show or rm", args[0])
+	return usagef("network %q: want create, ls, show, set or rm", args[0])
+}
+
+// runNetworkSet is `nodenet network set NAME --remote IP,..`: what may
+// change on a live network.
+func runNetworkSet(args []string, socket string, stdout, stderr io.Writer) error {
+	var remotes listFlag
+	var asJSON bool
+	fs := newFlagSet("network set", networkUsage, stderr)
+	fs.StringVar(&socket, "socket", socket, "control socket `path`")
+	fs.Var(&remotes, "remote", "VXLAN remote `addresses`, comma-separated; \"\" for none")
+	fs.BoolVar(&asJSON, "json", false, "print the API's JSON")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("network set: want one network name")
+	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "remote" })
+	if !set {
+		return usagef("network set %s: nothing to change (--remote)", pos[0])
+	}
+	client, ctx := api.NewClient(socket), context.Background()
+	u := lan.Update{VXLan: &lan.VXLanUpdate{Remotes: append([]string{}, remotes...)}}
+	if err := client.Update(ctx, pos[0], u); err != nil {
+		return err
+	}
+	info, err := client.Get(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return printInfo(stdout, info, asJSON)
 }
 
 func printInfo(w io.Writer, info lan.Info, asJSON bool) error {

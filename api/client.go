@@ -73,6 +73,14 @@ func (c *Client) Destroy(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, networkPath(name), nil, nil)
 }
 
+// Update changes what may change on a live network (vxlan remotes).
+func (c *Client) Update(ctx context.Context, name string, u lan.Update) error {
+	if err := lan.ValidNetworkName(name); err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPatch, networkPath(name), u, nil)
+}
+
 // Join adds a member; an empty nic lets the daemon name it.
 func (c *Client) Join(ctx context.Context, network, nic string, ports lan.PortForwards, o lan.JoinOptions) (lan.Member, error) {
 	var m lan.Member

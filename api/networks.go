@@ -62,6 +62,32 @@ func getNetwork(ctx context.Context, b Backend, w http.ResponseWriter, r *http.R
 	return nil
 }
 
+// updateNetwork applies PATCH /v1/networks/{name}: a lan.Update; any
+// other field is refused by name.
+func updateNetwork(ctx context.Context, b Backend, w http.ResponseWriter, r *http.Request) error {
+	name, err := pathNetwork(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var u lan.Update
+	if err := decodeStrict(body, &u); err != nil {
+		return lan.Errorf(lan.Invalid, "%w (only vxlan.remotes can change on a live network)", err)
+	}
+	if err := b.Update(ctx, name, u); err != nil {
+		return err
+	}
+	info, err := b.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, normalize(info))
+	return nil
+}
+
 func destroyNetwork(ctx context.Context, b Backend, w http.ResponseWriter, r *http.Request) error {
 	name, err := pathNetwork(r)
 	if err != nil {

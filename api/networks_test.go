@@ -176,7 +176,7 @@ func TestMethodNotAllowedAndUnknownPath(t *testing.T) {
 		allow, want  string
 	}{
 		{"PUT", "/v1/networks", 405, "GET, POST", `{"error":"method PUT not allowed on /v1/networks: use GET or POST","code":"invalid"}`},
-		{"POST", "/v1/networks/lan1", 405, "DELETE, GET", `{"error":"method POST not allowed on /v1/networks/lan1: use DELETE or GET","code":"invalid"}`},
+		{"POST", "/v1/networks/lan1", 405, "DELETE, GET, PATCH", `{"error":"method POST not allowed on /v1/networks/lan1: use DELETE or GET or PATCH","code":"invalid"}`},
 		{"PATCH", "/v1/networks/lan1/members/m1", 405, "DELETE, GET", `{"error":"method PATCH not allowed on /v1/networks/lan1/members/m1: use DELETE or GET","code":"invalid"}`},
 		{"DELETE", "/v1/status", 405, "GET", `{"error":"method DELETE not allowed on /v1/status: use GET","code":"invalid"}`},
 		{"GET", "/v1/networks/lan1/routes", 404, "", `{"error":"no such endpoint: GET /v1/networks/lan1/routes","code":"not_found"}`},

@@ -130,7 +130,7 @@ func (s *Server) handler() http.Handler {
 		writeJSON(w, http.StatusOK, st)
 	}})
 	mux.Handle("/v1/networks", methods{"GET": s.lan(listNetworks), "POST": s.lan(createNetwork)})
-	mux.Handle("/v1/networks/{name}", methods{"GET": s.lan(getNetwork), "DELETE": s.lan(destroyNetwork)})
+	mux.Handle("/v1/networks/{name}", methods{"GET": s.lan(getNetwork), "PATCH": s.lan(updateNetwork), "DELETE": s.lan(destroyNetwork)})
 	mux.Handle("/v1/networks/{name}/leases", methods{"GET": s.lan(getLeases)})
 	mux.Handle("/v1/networks/{name}/members", methods{"GET": s.lan(listMembers), "POST": s.lan(join)})
 	mux.Handle("/v1/networks/{name}/members/{nic}", methods{"GET": s.lan(getMember), "DELETE": s.lan(leave)})

@@ -41,6 +41,8 @@ type Backend interface {
 	lan.Inventory
 	// Leases reports a LAN's DHCP pool and leases.
 	Leases(ctx context.Context, network string) (lan.Leases, error)
+	// Update changes what may change on a live network (vxlan remotes).
+	Update(ctx context.Context, network string, u lan.Update) error
 }
 
 // JoinRequest is the body of POST /v1/networks/{name}/members.

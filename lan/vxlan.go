@@ -37,7 +37,7 @@ func vxlanSpec(n *network) (links.VXLAN, error) {
 	if s == nil || s.VNI < 1 || s.VNI > maxVNI {
 		return links.VXLAN{}, Errorf(Invalid, "network %s: vxlan.vni: want 1-%d", name, maxVNI)
 	}
-	v := links.VXLAN{Name: vxlanName(n), VNI: s.VNI, Port: s.Port, Parent: s.Parent, MTU: n.settings.MTU + vxlanOverhead}
+	v := links.VXLAN{Name: vxlanName(n), VNI: s.VNI, Port: s.Port, Parent: s.Parent, MTU: n.settings.MTU}
 	if v.Port == 0 {
 		v.Port = vxlanDefaultPort
 	}

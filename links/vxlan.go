@@ -74,7 +74,8 @@ func ensureVXLANLink(v VXLAN) (netlink.Link, error) {
 }
 
 // syncFlood makes the all-zero FDB entries of a vxlan device exactly
-// remotes.
+// remotes, and forgets the MACs learnt behind a remote that is no longer
+// one (they would keep unicast flowing to it for minutes).
 func syncFlood(index int, remotes []netip.Addr) error {
 	want := map[netip.Addr]bool{}
 	for _, r := range remotes {
@@ -84,13 +85,19 @@ func syncFlood(index int, remotes []netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("list flood entries: %w", err)
 	}
+	kept := map[netip.Addr]bool{}
+	for r := range want {
+		kept[r] = true
+	}
 	for _, n := range neighs {
-		if n.HardwareAddr.String() != zeroMAC.String() {
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
 			continue
 		}
-		ip, ok := netip.AddrFromSlice(n.IP)
-		if ok && want[ip.Unmap()] {
-			delete(want, ip.Unmap())
+		if kept[ip.Unmap()] {
+			if n.HardwareAddr.String() == zeroMAC.String() {
+				delete(want, ip.Unmap())
+			}
 			continue
 		}
 		if err := netlink.NeighDel(&n); err != nil && !IsNotExist(err) {

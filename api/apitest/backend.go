@@ -209,3 +209,23 @@ func (b *Backend) Leases(ctx context.Context, network string) (lan.Leases, error
 	}
 	return lan.Leases{Leases: []dhcpd.Lease{}}, nil
 }
+
+// Update replaces a vxlan network's remotes.
+func (b *Backend) Update(ctx context.Context, network string, u lan.Update) error {
+	if err := b.hook(ctx, "update"); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, err := b.net(network)
+	if err != nil || u.VXLan == nil {
+		return err
+	}
+	if n.Type != lan.VXLan || n.VXLan == nil {
+		return lan.Errorf(lan.Invalid, "network %s is a %s network: vxlan.remotes only exist on vxlan networks", network, n.Type)
+	}
+	vx := *n.VXLan
+	vx.Remotes = append([]string(nil), u.VXLan.Remotes...)
+	n.VXLan = &vx
+	return nil
+}
