@@ -22,6 +22,24 @@ type bridgeDriver struct {
 	// extraPorts are ports of the bridge that are not members' (the vxlan
 	// type's tunnel), which reconcile keeps.
 	extraPorts func(n *network) []string
+	// ovsBridge is the bridge members go on (nil: the LAN's own) and
+	// memberTag their ports' access VLAN (nil: untagged): the vlan type
+	// puts them on a trunk bridge shared by the LANs of one parent NIC.
+	ovsBridge func(n *network) string
+	memberTag func(n *network) int
+}
+
+// memberPort is the OVS port of a member's host end (or another port of
+// the LAN's) on the bridge members go on.
+func (d *bridgeDriver) memberPort(n *network, name string, ids map[string]string) ovsdb.PortSpec {
+	spec := ovsdb.PortSpec{Bridge: bridgeName(n), Name: name, Owner: owner(n), ExternalIDs: ids}
+	if d.ovsBridge != nil {
+		spec.Bridge = d.ovsBridge(n)
+	}
+	if d.memberTag != nil {
+		spec.Tag = d.memberTag(n)
+	}
+	return spec
 }
 
 func (d *bridgeDriver) limits() limits { return limits{forwards: true} }
@@ -114,8 +132,7 @@ func (d *bridgeDriver) join(ctx context.Context, n *network, m *Member, plan joi
 		return Errorf(Internal, "join %s/%s: %w", n.settings.Name, m.Name, err)
 	}
 	linked := time.Now()
-	_, err := d.m.OVS.EnsurePort(ctx, ovsdb.PortSpec{Bridge: bridgeName(n), Name: m.HostIfname,
-		Owner: owner(n), ExternalIDs: map[string]string{"member": m.Name}})
+	_, err := d.m.OVS.EnsurePort(ctx, d.memberPort(n, m.HostIfname, map[string]string{"member": m.Name}))
 	if err != nil {
 		links.DeleteLink(m.HostIfname)
 		return Errorf(Internal, "join %s/%s: OVS port %s: %w", n.settings.Name, m.Name, m.HostIfname, err)

@@ -79,6 +79,8 @@ func (m *Manager) driverFor(t NetworkType) driver {
 	switch t {
 	case Bridge:
 		return &bridgeDriver{m: m}
+	case VLan:
+		return newVlanDriver(m)
 	case VXLan:
 		return newVxlanDriver(m)
 	case MacVLan:

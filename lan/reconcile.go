@@ -66,6 +66,13 @@ func (d *bridgeDriver) reconcile(ctx context.Context, n *network) error {
 	if err := d.create(ctx, n); err != nil {
 		return err
 	}
+	d.reconcileMembers(ctx, n)
+	return nil
+}
+
+// reconcileMembers remakes the members and removes the network's ports
+// that nothing it knows owns.
+func (d *bridgeDriver) reconcileMembers(ctx context.Context, n *network) {
 	keep := map[string]bool{bridgeName(n): true}
 	if d.extraPorts != nil {
 		for _, p := range d.extraPorts(n) {
@@ -85,7 +92,6 @@ func (d *bridgeDriver) reconcile(ctx context.Context, n *network) error {
 			links.DeleteLink(p.Name)
 		}
 	}
-	return nil
 }
 
 // restoreMember remakes a member whose link is gone (its netns must still
@@ -105,8 +111,7 @@ func (d *bridgeDriver) restoreMember(ctx context.Context, n *network, mem Member
 		}
 		return d.join(ctx, n, &mem, plan)
 	}
-	_, err := d.m.OVS.EnsurePort(ctx, ovsdb.PortSpec{Bridge: bridgeName(n), Name: mem.HostIfname,
-		Owner: owner(n), ExternalIDs: map[string]string{"member": mem.Name}})
+	_, err := d.m.OVS.EnsurePort(ctx, d.memberPort(n, mem.HostIfname, map[string]string{"member": mem.Name}))
 	return err
 }
 
@@ -118,6 +123,9 @@ func (m *Manager) sweep(ctx context.Context) error {
 	hosts := map[string]bool{}
 	for name, n := range m.nets {
 		known["lan:"+name] = true
+		if n.settings.Type == VLan {
+			known[trunkOwner(vlanParent(n))] = true
+		}
 		for _, mem := range n.members {
 			hosts[mem.HostIfname] = true
 		}
@@ -125,7 +133,7 @@ func (m *Manager) sweep(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	for _, b := range m.OVS.OwnedBridges("") {
-		if o := b.ExternalIDs[ovsdb.OwnerKey]; strings.HasPrefix(o, "lan:") && !known[o] {
+		if o := b.ExternalIDs[ovsdb.OwnerKey]; (strings.HasPrefix(o, "lan:") || strings.HasPrefix(o, "trunk:")) && !known[o] {
 			m.Log.Info("leftover bridge removed", "bridge", b.Name, "owner", o)
 			if err := m.OVS.DeleteBridge(ctx, b.Name, o); err != nil {
 				return fmt.Errorf("sweep bridge %s: %w", b.Name, err)

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"nodenet/links"
-	"nodenet/ovsdb"
 
 	"github.com/vishvananda/netns"
 )
@@ -96,8 +95,7 @@ func (d *vxlanDriver) ensureTunnel(ctx context.Context, n *network) error {
 			return Errorf(Internal, "network %s: %w", n.settings.Name, err)
 		}
 	}
-	_, err = d.m.OVS.EnsurePort(ctx, ovsdb.PortSpec{Bridge: bridgeName(n), Name: v.Name, Owner: owner(n),
-		ExternalIDs: map[string]string{"vxlan": "tunnel"}})
+	_, err = d.m.OVS.EnsurePort(ctx, d.memberPort(n, v.Name, map[string]string{"vxlan": "tunnel"}))
 	if err != nil {
 		links.DeleteLink(v.Name)
 		return Errorf(Internal, "network %s: OVS port %s: %w", n.settings.Name, v.Name, err)
