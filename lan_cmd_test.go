@@ -119,8 +119,8 @@ func TestLANCommandMistakes(t *testing.T) {
 		{[]string{"network", "create", "lan1"}, "nodenet: network create: --type is required"},
 		{[]string{"network", "create", "lan1", "--type", "bridge", "--vni", "5"}, "nodenet: network create: --vni is for --type vxlan, not bridge\n"},
 		{[]string{"network", "create", "lan1", "--typo", "bridge"}, "flag provided but not defined: -typo"},
-		{[]string{"network", "frob"}, `nodenet: network "frob": want create, ls, show or rm`},
-		{[]string{"network"}, "nodenet: network: want create, ls, show or rm\n"},
+		{[]string{"network", "frob"}, `nodenet: network "frob": want create, ls, show, set or rm`},
+		{[]string{"network"}, "nodenet: network: want create, ls, show, set or rm\n"},
 		{[]string{"status", "extra"}, "nodenet: status: takes no arguments, got extra\n"},
 	} {
 		code, out, errOut := cli(socket, tt.args...)

@@ -315,7 +315,7 @@ func TestLANInvalidInput(t *testing.T) {
 		{[]string{"network", "create", "other", "--type", "bridge", "--cidr", "10.79.0.128/25"}, "overlaps"},
 		{[]string{"network", "create", "other", "--type", "bridge", "--cidr", "10.80.0.0/33"}, `cidr "10.80.0.0/33"`},
 		{[]string{"network", "create", "other", "--type", "bridge", "--cidr", "10.80.0.0/24", "--gateway", "10.81.0.1"}, `gateway "10.81.0.1": not a host address inside 10.80.0.0/24`},
-		{[]string{"network", "create", "other", "--type", "vlan", "--vlan", "10", "--parent", "eth0"}, "network type vlan is not supported yet"},
+		{[]string{"network", "create", "other", "--type", "vlan", "--vlan", "10", "--parent", "eth0"}, "vlan.parent eth0: no such interface on the node"},
 		{[]string{"join", "nope", "m", "--netns", a.Name}, `network "nope" does not exist`},
 		{[]string{"join", "good", "a", "--netns", a.Name}, `network "good" already has a member "a"`},
 		{[]string{"join", "good", "b", "--netns", "nnt-no-such-netns"}, `netns "nnt-no-such-netns" does not exist`},

@@ -37,11 +37,12 @@ type joinPlan struct {
 	forwards  []fw.Forward // MemberIP set
 }
 
-// unsupportedDriver answers for a type whose issue has not landed yet.
+// unsupportedDriver answers for a NetworkType value that names no type
+// (a Go caller's NetworkType(42)).
 type unsupportedDriver struct{ t NetworkType }
 
 func (d unsupportedDriver) err() error {
-	return Errorf(Unsupported, "network type %s is not supported yet: only bridge networks can be created", d.t)
+	return Errorf(Unsupported, "network type %s is not supported", d.t)
 }
 
 func (d unsupportedDriver) limits() limits                                          { return limits{} }
