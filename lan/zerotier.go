@@ -19,9 +19,9 @@ import (
 // one device per network, with the MAC ZeroTier derives for this node and
 // the addresses the network's controller assigns to it; the LAN's one
 // member is that device itself, moved into the member's netns. A second
-// member would need the device bridged, which ZeroTier only forwards for
-// for nodes its controller marks as bridges, so the rule is one member:
-// it takes the node's place on the ZeroTier network.
+// member would need the device bridged, and ZeroTier forwards other MACs
+// only for nodes its controller marks as bridges; so the rule is one
+// member, which takes the node's place on the ZeroTier network.
 type zerotierDriver struct {
 	m    *Manager
 	zt   *ztClient
@@ -171,7 +171,6 @@ func (d *zerotierDriver) join(ctx context.Context, n *network, m *Member, plan j
 	}
 	m.Kind, m.HostIfname, m.MAC = "zerotier", nw.PortDeviceName, strings.ToLower(nw.MAC)
 	addrs := assignedPrefixes(nw)
-	m.IP = ""
 	if len(addrs) > 0 {
 		m.IP = addrs[0].Addr().String()
 	}
