@@ -23,7 +23,7 @@ DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
 # services: openvswitch-switch would start OVS in the machine's own namespace.
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
-.PHONY: all deps build vet unit test demo bench bench-ovs bench-lan bench-dhcp bench-dns clean clean-netns
+.PHONY: all deps build vet unit test demo bench bench-ovs bench-lan bench-dhcp bench-dns bench-fw clean clean-netns
 
 all: build
 
@@ -70,13 +70,14 @@ test: deps build vet
 demo: deps build
 	scripts/demo.sh
 
-# All benchmarks: uplink start-up, OVS ports, LAN joins, DHCP, DNS (bench/README.md).
+# All benchmarks: uplink start-up, OVS ports, LAN joins, DHCP, DNS, port forwards (bench/README.md).
 bench: deps build
 	NODENET_BIN=$(BIN) bench/run.sh
 	bench/ovs.sh
 	NODENET_BIN=$(BIN) bench/lan.sh
 	NODENET_BIN=$(BIN) bench/dhcp.sh
 	NODENET_BIN=$(BIN) bench/dns.sh
+	NODENET_BIN=$(BIN) bench/fw.sh
 
 # LAN Join/Leave alone; LEVELS=1,100 SAMPLES=5 for a quick check.
 bench-lan: deps build
@@ -88,6 +89,12 @@ bench-dhcp: deps build
 
 bench-dns: deps build
 	NODENET_BIN=$(BIN) bench/dns.sh
+
+# Port forwards: new connections through DNAT with 10 and 10,000 forwards
+# (and iptables rules as the anchor), Join with 5,000 installed vs none;
+# FORWARDS_HIGH=1000 JOIN_FORWARDS=500 ROUNDS=4 for a quick check.
+bench-fw: deps build
+	NODENET_BIN=$(BIN) bench/fw.sh
 
 # OVS ports alone; PORTS=100 for a quick check.
 bench-ovs: deps
