@@ -135,6 +135,8 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 	lans := &lanService{stateDir: f.stateDir, leaseTime: cfg.LANLease, firewall: firewall, ovs: ovs,
 		uplinks: uplinks, srv: srv, log: log, zerotierHome: f.zerotierHome, heldAtStart: lan.HeldNICs(f.stateDir)}
 	uplinks.Held = lans.holds
+	trunks := lan.TrunkPorts(f.stateDir)
+	uplinks.CarriedBy = func(nic string) string { return trunks[nic] }
 	go lans.run(ctx)
 	uplinksDone := make(chan error, 1)
 	go func() { uplinksDone <- uplinks.Run(ctx) }()

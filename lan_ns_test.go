@@ -100,7 +100,7 @@ func (n *lanNode) noLeftovers(t *testing.T) {
 	}
 	out := n.ns.Run(t, "ip", "-o", "link", "show")
 	for _, line := range strings.Split(out, "\n") {
-		for _, p := range []string{"nnb", "nnv", "nnt", "nnp"} {
+		for _, p := range []string{"nnb", "nnv", "nnt", "nnp", "nnk", "nnx"} {
 			if strings.Contains(line, ": "+p) {
 				t.Errorf("link left: %s", line)
 			}

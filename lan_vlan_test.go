@@ -56,9 +56,6 @@ func TestVLANAcrossNodes(t *testing.T) {
 	if err := n1.c.Create(ctx, "again", lan.VLan, v10(lan.IPSettings{}, "t1")); !isCode(err, lan.Conflict) {
 		t.Errorf("VLAN 10 on t1 twice: %v", err)
 	}
-	if err := n1.c.Create(ctx, "up", lan.VLan, v10(lan.IPSettings{}, "u1")); !isCode(err, lan.Unsupported) || !strings.Contains(err.Error(), "uplink") {
-		t.Errorf("a vlan on the uplink: %v", err)
-	}
 	script := writeScript(t, udhcpcScript)
 	a1, a2, c := testenv.NewNetns(t), testenv.NewNetns(t), testenv.NewNetns(t)
 	m1 := n1.join(t, "v10", "a1", a1)

@@ -36,12 +36,21 @@ func (s *lanService) run(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	// Reconcile asks which NICs are uplinks (vlan trunks carry them,
+	// passthrough may not take them): wait until the uplinks know.
+	select {
+	case <-s.uplinks.Ready():
+	case <-ctx.Done():
+		return
+	}
 	mgr := &lan.Manager{
 		StateDir: s.stateDir, OVS: s.ovs.client, Log: s.log, LeaseTime: s.leaseTime,
 		Firewall:       s.firewall,
 		Datapath:       func() string { return dp },
 		UplinkPrefixes: func() []netip.Prefix { return uplinkPrefixes(s.uplinks.Status()) },
 		IsUplink:       s.uplinks.Manages,
+		CarryUplink:    s.uplinks.Carry,
+		UncarryUplink:  s.uplinks.Uncarry,
 		Resolvers:      s.uplinks.Resolvers,
 		ZerotierHome:   s.zerotierHome,
 	}

@@ -21,7 +21,8 @@ func (u *uplink) runStatic(ctx context.Context) {
 }
 
 func (u *uplink) applyStatic() error {
-	if err := links.ReplaceAddr(u.index, links.Addr{Prefix: u.ip.Client, Valid: links.Forever}); err != nil {
+	dev, _ := u.device()
+	if err := links.ReplaceAddr(dev, links.Addr{Prefix: u.ip.Client, Valid: links.Forever}); err != nil {
 		return err
 	}
 	if !u.ip.Gateway.IsValid() {

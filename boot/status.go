@@ -4,12 +4,15 @@ import "time"
 
 // UplinkStatus is what `nodenet status` and GET /v1/status show per uplink.
 type UplinkStatus struct {
-	Name      string      `json:"name"`
-	MAC       string      `json:"mac"`
-	Source    string      `json:"source"` // "dhcp" or "static"
-	State     string      `json:"state"`  // DHCP state, "configured" for static
-	Carrier   bool        `json:"carrier"`
-	Addresses []string    `json:"addresses"` // what the kernel has on the link now
+	Name      string   `json:"name"`
+	MAC       string   `json:"mac"`
+	Source    string   `json:"source"` // "dhcp" or "static"
+	State     string   `json:"state"`  // DHCP state, "configured" for static
+	Carrier   bool     `json:"carrier"`
+	Addresses []string `json:"addresses"` // what the kernel has on the link now
+	// CarriedBy is the bridge port that holds the uplink's addresses while
+	// a vlan trunk carries the NIC ("" when the NIC holds them).
+	CarriedBy string      `json:"carried_by,omitempty"`
 	Gateway   string      `json:"gateway,omitempty"`
 	DNS       []string    `json:"dns,omitempty"`
 	Domain    string      `json:"domain,omitempty"`

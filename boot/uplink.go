@@ -25,12 +25,23 @@ type uplink struct {
 	mac    string
 	metric int
 	ip     cmdline.IPConfig // Method dhcp or a static entry
-	cancel context.CancelFunc
-	done   chan struct{}
+
+	// parent is Run's context; each worker (run) gets a child of it, so a
+	// move can stop one worker and start the next.
+	parent context.Context
+	// moveMu serializes moves and stop: they swap the worker.
+	moveMu sync.Mutex
 
 	carrierCh chan bool
 
-	mu      sync.Mutex
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+	// dev and devName are where the uplink's addresses, routes and DHCP
+	// sockets live: the NIC itself, or the bridge port that carries it
+	// (a vlan trunk on this NIC; see carry.go).
+	dev     int
+	devName string
 	carrier bool
 	state   string
 	lease   *Lease
@@ -82,8 +93,45 @@ func (u *uplink) setCarrier(up bool) {
 	}
 }
 
-func (u *uplink) run(ctx context.Context) {
-	defer close(u.done)
+// device is the interface that holds the uplink's addresses.
+func (u *uplink) device() (int, string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.dev, u.devName
+}
+
+// setMTU sets the NIC's MTU, and its carrier's when one carries it.
+func (u *uplink) setMTU(mtu int) error {
+	if err := links.SetMTU(u.index, mtu); err != nil {
+		return err
+	}
+	if dev, _ := u.device(); dev != u.index {
+		return links.SetMTU(dev, mtu)
+	}
+	return nil
+}
+
+// start runs a new worker on the uplink's device.
+func (u *uplink) start() {
+	ctx, cancel := context.WithCancel(u.parent)
+	done := make(chan struct{})
+	u.mu.Lock()
+	u.cancel, u.done = cancel, done
+	u.mu.Unlock()
+	go u.run(ctx, done)
+}
+
+// stopWorker ends the worker and waits for it. Addresses and routes stay.
+func (u *uplink) stopWorker() {
+	u.mu.Lock()
+	cancel, done := u.cancel, u.done
+	u.mu.Unlock()
+	cancel()
+	<-done
+}
+
+func (u *uplink) run(ctx context.Context, done chan struct{}) {
+	defer close(done)
 	if err := u.prepare(); err != nil {
 		u.report("error", nil, err)
 		return
@@ -98,7 +146,7 @@ func (u *uplink) run(ctx context.Context) {
 // prepare brings the link up with its MTU and hostname before any packet.
 func (u *uplink) prepare() error {
 	if mtu := u.m.Config.MTUFor(u.name); mtu > 0 {
-		if err := links.SetMTU(u.index, mtu); err != nil {
+		if err := u.setMTU(mtu); err != nil {
 			return err
 		}
 	}
@@ -126,12 +174,13 @@ func (u *uplink) runDHCP(ctx context.Context) {
 	u.mu.Lock()
 	up := u.carrier
 	u.mu.Unlock()
+	_, devName := u.device()
 	c := &dhcpClient{
-		ifname:   u.name,
+		ifname:   devName,
 		mac:      mustMAC(u.mac),
 		now:      u.m.now,
 		after:    time.After,
-		open:     openDHCP(u.name, mustMAC(u.mac)),
+		open:     openDHCP(devName, mustMAC(u.mac)),
 		tries:    tryTimeouts,
 		patience: u.m.dhcpTimeout(),
 		bind:     u.bind,
@@ -148,18 +197,19 @@ func (u *uplink) runDHCP(ctx context.Context) {
 // starting over.
 func (u *uplink) bind(old, l *Lease) error {
 	addr := l.Address()
+	dev, _ := u.device()
 	if old != nil && old.Address() != addr {
-		if err := links.DelAddr(u.index, old.Address()); err != nil {
+		if err := links.DelAddr(dev, old.Address()); err != nil {
 			return err
 		}
 	}
 	if mtu := l.MTU(); mtu > 0 && u.m.Config.MTUFor(u.name) == 0 {
-		if err := links.SetMTU(u.index, mtu); err != nil {
+		if err := u.setMTU(mtu); err != nil {
 			return err
 		}
 	}
 	valid := l.Expiry().Sub(u.m.now())
-	if err := links.ReplaceAddr(u.index, links.Addr{Prefix: addr, Valid: valid}); err != nil {
+	if err := links.ReplaceAddr(dev, links.Addr{Prefix: addr, Valid: valid}); err != nil {
 		return err
 	}
 	if err := u.installRoutes(l.Routes(), addr.Addr()); err != nil {
@@ -181,7 +231,8 @@ func (u *uplink) bind(old, l *Lease) error {
 // its saved copy.
 func (u *uplink) unbind(old *Lease) {
 	u.removeRoutes(u.routes)
-	if err := links.DelAddr(u.index, old.Address()); err != nil {
+	dev, _ := u.device()
+	if err := links.DelAddr(dev, old.Address()); err != nil {
 		u.m.Log.Error("remove address", "uplink", u.name, "err", err)
 	}
 	if err := os.Remove(u.leasePath()); err != nil && !os.IsNotExist(err) {
@@ -197,12 +248,13 @@ func (u *uplink) unbind(old *Lease) {
 // installRoutes makes the routes nodenet owns on this link exactly specs.
 func (u *uplink) installRoutes(specs []RouteSpec, src netip.Addr) error {
 	var want []links.Route
+	dev, _ := u.device()
 	for _, s := range specs {
 		r := links.Route{Dst: s.Dst, Gateway: s.Gateway, Metric: u.metric}
 		if src.Is4() == s.Dst.Addr().Is4() {
 			r.Src = src
 		}
-		if err := links.ReplaceRoute(u.index, r); err != nil {
+		if err := links.ReplaceRoute(dev, r); err != nil {
 			return err
 		}
 		want = append(want, r)
@@ -221,8 +273,9 @@ func (u *uplink) installRoutes(specs []RouteSpec, src netip.Addr) error {
 }
 
 func (u *uplink) removeRoutes(rs []links.Route) {
+	dev, _ := u.device()
 	for _, r := range rs {
-		if err := links.DelRoute(u.index, r); err != nil {
+		if err := links.DelRoute(dev, r); err != nil {
 			u.m.Log.Error("remove route", "uplink", u.name, "err", err)
 		}
 	}
@@ -308,7 +361,11 @@ func (u *uplink) status() UplinkStatus {
 	if l, err := links.ByIndex(u.index); err == nil {
 		st.MTU = l.MTU
 	}
-	addrs, _ := links.Addrs(u.index)
+	dev, devName := u.device()
+	if dev != u.index {
+		st.CarriedBy = devName
+	}
+	addrs, _ := links.Addrs(dev)
 	st.Addresses = []string{}
 	for _, a := range addrs {
 		st.Addresses = append(st.Addresses, a.String())

@@ -37,8 +37,13 @@ type Uplinks struct {
 	// Held reports NICs that something else holds (a passthrough LAN):
 	// never adopted, whatever the flags say. Nil: none.
 	Held func(name string) bool
+	// CarriedBy names the bridge port that carried a NIC when nodenet last
+	// ran (a vlan trunk on an uplink): an uplink adopted while that port
+	// exists keeps its addresses there instead of on the NIC. Nil: none.
+	CarriedBy func(name string) string
 
 	mu         sync.Mutex
+	ready      chan struct{} // closed once the links present at start were seen
 	byIndex    map[int]*uplink
 	anyClaimed bool // the interface-less static ip= entry went to a NIC
 
@@ -70,21 +75,41 @@ func (m *Uplinks) Run(ctx context.Context) error {
 	m.init()
 	updates, err := links.Subscribe(ctx)
 	if err != nil {
+		close(m.readyCh()) // nothing to wait for
 		return err
 	}
+	// Adopt what is there now before anyone asks Manages: the LAN manager
+	// waits for Ready, so it knows the uplinks when it reconciles.
+	present, err := links.List()
+	if err != nil {
+		m.Log.Error("list links", "err", err)
+	}
+	for _, l := range present {
+		m.handle(ctx, l)
+	}
+	close(m.readyCh())
 	for l := range updates {
 		m.handle(ctx, l)
 	}
-	m.mu.Lock()
-	all := make([]*uplink, 0, len(m.byIndex))
-	for _, u := range m.byIndex {
-		all = append(all, u)
-	}
-	m.mu.Unlock()
-	for _, u := range all {
-		<-u.done
+	for _, u := range m.sorted() {
+		u.moveMu.Lock()
+		u.stopWorker()
+		u.moveMu.Unlock()
 	}
 	return ctx.Err()
+}
+
+// Ready is closed once the uplinks among the links present when Run
+// started are adopted.
+func (m *Uplinks) Ready() <-chan struct{} { return m.readyCh() }
+
+func (m *Uplinks) readyCh() chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ready == nil {
+		m.ready = make(chan struct{})
+	}
+	return m.ready
 }
 
 func (m *Uplinks) init() {
@@ -167,27 +192,47 @@ func (m *Uplinks) adopt(ctx context.Context, l links.Link) {
 	if anyEntry != nil && why == "ip=" && ip.Static() {
 		m.anyClaimed = true
 	}
-	uctx, cancel := context.WithCancel(ctx)
 	u := &uplink{
 		m: m, index: l.Index, name: l.Name, mac: l.MAC.String(), metric: m.freeMetric(),
-		ip: ip, cancel: cancel, done: make(chan struct{}), carrierCh: make(chan bool, 1),
-		state: "starting",
+		ip: ip, parent: ctx, carrierCh: make(chan bool, 1), state: "starting",
+		dev: l.Index, devName: l.Name,
+	}
+	if dev, idx := m.carrier(l.Name); dev != "" {
+		u.dev, u.devName = idx, dev
 	}
 	m.byIndex[l.Index] = u
-	m.Log.Info("uplink", "uplink", u.name, "mac", u.mac, "source", r, "metric", u.metric, "why", why)
-	go u.run(uctx)
+	m.Log.Info("uplink", "uplink", u.name, "mac", u.mac, "source", r, "metric", u.metric, "why", why, "device", u.devName)
+	u.start()
+}
+
+// carrier is the existing port that carried nic before, if any.
+func (m *Uplinks) carrier(nic string) (string, int) {
+	if m.CarriedBy == nil {
+		return "", 0
+	}
+	dev := m.CarriedBy(nic)
+	if dev == "" {
+		return "", 0
+	}
+	idx, err := links.IndexOf(dev)
+	if err != nil {
+		return "", 0
+	}
+	return dev, idx
 }
 
 // Manages reports whether nodenet runs name as an uplink.
-func (m *Uplinks) Manages(name string) bool {
+func (m *Uplinks) Manages(name string) bool { return m.byName(name) != nil }
+
+func (m *Uplinks) byName(name string) *uplink {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, u := range m.byIndex {
 		if u.name == name {
-			return true
+			return u
 		}
 	}
-	return false
+	return nil
 }
 
 func (m *Uplinks) freeMetric() int {
@@ -204,8 +249,9 @@ func (m *Uplinks) freeMetric() int {
 
 // stop ends an uplink whose link disappeared.
 func (m *Uplinks) stop(u *uplink) {
-	u.cancel()
-	<-u.done
+	u.moveMu.Lock()
+	u.stopWorker()
+	u.moveMu.Unlock()
 	m.mu.Lock()
 	delete(m.byIndex, u.index)
 	m.mu.Unlock()

@@ -26,6 +26,11 @@ type Manager struct {
 	// IsUplink reports whether nodenet runs a NIC as an uplink, which a
 	// passthrough network may not take. Nil: none is.
 	IsUplink func(nic string) bool
+	// CarryUplink moves an uplink's addresses, routes and DHCP upkeep onto
+	// dev, a trunk bridge's own port with the NIC's MAC; UncarryUplink
+	// moves them back. Nil: a vlan on an uplink is unsupported.
+	CarryUplink   func(nic, dev string) error
+	UncarryUplink func(nic string) error
 	// Resolvers are the node's DNS servers, which LAN DNS forwards to.
 	Resolvers func() []netip.Addr
 	// Firewall isolates LANs and applies port forwards; nil: neither

@@ -64,6 +64,21 @@ func HeldNICs(stateDir string) map[string]bool {
 	return held
 }
 
+// TrunkPorts maps each vlan parent NIC in the state under stateDir to its
+// trunk bridge's own port, which holds the NIC's addresses when the NIC is
+// an uplink: the uplinks keep them there at start, before the LAN manager
+// runs. An unreadable state has none.
+func TrunkPorts(stateDir string) map[string]string {
+	infos, _ := store{dir: filepath.Join(stateDir, "lan")}.load()
+	ports := map[string]string{}
+	for _, info := range infos {
+		if info.Type == VLan && info.VLan != nil {
+			ports[info.VLan.Parent] = trunkName(info.VLan.Parent)
+		}
+	}
+	return ports
+}
+
 // load reads every network and its members.
 func (s store) load() ([]Info, error) {
 	entries, err := os.ReadDir(s.dir)

@@ -47,8 +47,8 @@ func (d *vlanDriver) check(n *network) error {
 	if _, err := links.LinkInNS(netns.None(), s.Parent); err != nil {
 		return Errorf(NotFound, "network %s: vlan.parent %s: no such interface on the node", name, s.Parent)
 	}
-	if d.m.IsUplink != nil && d.m.IsUplink(s.Parent) {
-		return Errorf(Unsupported, "network %s: vlan.parent %s holds the node's own address (an uplink); moving it onto the trunk bridge is not supported yet: use a NIC that is not an uplink (nodenet.ignore=%s)", name, s.Parent, s.Parent)
+	if d.m.IsUplink != nil && d.m.IsUplink(s.Parent) && d.m.CarryUplink == nil {
+		return Errorf(Unsupported, "network %s: vlan.parent %s is an uplink, and this node cannot move its address onto a trunk bridge", name, s.Parent)
 	}
 	if other := d.m.vlanUser(s.Parent, s.ID, n); other != "" {
 		return Errorf(Conflict, "network %s: VLAN %d on %s is network %q's already", name, s.ID, s.Parent, other)
@@ -70,14 +70,25 @@ func (d *vlanDriver) create(ctx context.Context, n *network) error {
 	return nil
 }
 
-// ensureTrunk makes the parent's trunk bridge with the parent on it.
+// ensureTrunk makes the parent's trunk bridge with the parent on it. An
+// uplink parent's addresses move onto the bridge's own port, which takes
+// the NIC's MAC: the port joins first, so until the addresses have moved
+// the node still answers through the NIC.
 func (d *vlanDriver) ensureTrunk(ctx context.Context, parent string) error {
 	br, own := trunkName(parent), trunkOwner(parent)
-	if _, err := d.m.OVS.EnsureBridge(ctx, ovsdb.BridgeSpec{Name: br, DatapathType: d.datapath(), Owner: own,
-		ExternalIDs: map[string]string{"parent": parent}}); err != nil {
+	uplink := d.carriesUplink(parent)
+	spec := ovsdb.BridgeSpec{Name: br, DatapathType: d.datapath(), Owner: own, ExternalIDs: map[string]string{"parent": parent}}
+	if uplink {
+		nic, err := links.LinkInNS(netns.None(), parent)
+		if err != nil {
+			return err
+		}
+		spec.HWAddr = nic.MAC.String()
+	}
+	if _, err := d.m.OVS.EnsureBridge(ctx, spec); err != nil {
 		return err
 	}
-	if d.datapath() == "netdev" {
+	if d.datapath() == "netdev" && !uplink {
 		// A trunk port only: the node's stack stays off it (TESTING.md).
 		if err := links.IsolateFromHost(parent); err != nil {
 			return err
@@ -86,8 +97,26 @@ func (d *vlanDriver) ensureTrunk(ctx context.Context, parent string) error {
 	if idx, err := links.IndexOf(parent); err == nil {
 		links.SetUp(idx)
 	}
-	_, err := d.m.OVS.EnsurePort(ctx, ovsdb.PortSpec{Bridge: br, Name: parent, Owner: own})
-	return err
+	if _, err := d.m.OVS.EnsurePort(ctx, ovsdb.PortSpec{Bridge: br, Name: parent, Owner: own}); err != nil {
+		return err
+	}
+	if !uplink {
+		return nil
+	}
+	if err := d.m.CarryUplink(parent, br); err != nil {
+		return err
+	}
+	if d.datapath() == "netdev" {
+		// Only now: the NIC answered ARP for the node until its address moved.
+		return links.IsolateFromHost(parent)
+	}
+	return nil
+}
+
+// carriesUplink reports whether the trunk of parent holds an uplink's
+// addresses.
+func (d *vlanDriver) carriesUplink(parent string) bool {
+	return d.m.IsUplink != nil && d.m.IsUplink(parent) && d.m.CarryUplink != nil
 }
 
 // ensureGateway makes the LAN's gateway an internal port of its VLAN.
@@ -119,7 +148,22 @@ func (d *vlanDriver) releaseTrunk(ctx context.Context, n *network) error {
 	if d.m.vlanUser(parent, 0, n) != "" {
 		return nil
 	}
+	if d.carriesUplink(parent) {
+		if err := d.uncarry(parent); err != nil {
+			return err
+		}
+	}
 	return d.m.OVS.DeleteBridge(ctx, trunkName(parent), trunkOwner(parent))
+}
+
+// uncarry gives an uplink its addresses back before its trunk goes.
+func (d *vlanDriver) uncarry(parent string) error {
+	if d.datapath() == "netdev" {
+		if err := links.RejoinHost(parent); err != nil {
+			return err
+		}
+	}
+	return d.m.UncarryUplink(parent)
 }
 
 func (d *vlanDriver) reconcile(ctx context.Context, n *network) error {

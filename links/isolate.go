@@ -73,3 +73,32 @@ func disableIPv6(ifname string) error {
 	}
 	return SetSysctl(netns.None(), "net/ipv6/conf/"+ifname+"/disable_ipv6", "1")
 }
+
+// RejoinHost undoes IsolateFromHost for a NIC that is to hold the node's
+// addresses again (an uplink a vlan trunk no longer carries): ARP and
+// IPv6 on, rp_filter off, forwarding as net/ipv4/ip_forward says.
+func RejoinHost(ifname string) error {
+	if err := ValidIfname(ifname); err != nil {
+		return fmt.Errorf("rejoin host: %w", err)
+	}
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("rejoin host %s: %w", ifname, err)
+	}
+	if err := netlink.LinkSetARPOn(l); err != nil {
+		return fmt.Errorf("rejoin host %s: arp on: %w", ifname, err)
+	}
+	forwarding, err := Sysctl(netns.None(), "net/ipv4/ip_forward")
+	if err != nil {
+		return fmt.Errorf("rejoin host %s: %w", ifname, err)
+	}
+	for _, kv := range [][2]string{{"ipv4/conf/" + ifname + "/rp_filter", "0"}, {"ipv4/conf/" + ifname + "/forwarding", forwarding}, {"ipv6/conf/" + ifname + "/disable_ipv6", "0"}} {
+		if _, err := os.Stat(ProcSys + "/net/" + kv[0]); errors.Is(err, os.ErrNotExist) {
+			continue // a kernel without IPv6
+		}
+		if err := SetSysctl(netns.None(), "net/"+kv[0], kv[1]); err != nil {
+			return fmt.Errorf("rejoin host %s: %w", ifname, err)
+		}
+	}
+	return nil
+}

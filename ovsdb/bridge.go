@@ -13,6 +13,9 @@ type BridgeSpec struct {
 	ExternalIDs  map[string]string
 	// MTURequest, when set, is asked for the bridge's own internal port.
 	MTURequest int
+	// HWAddr, when set, is the MAC of the bridge's own internal port
+	// (other_config:hwaddr), e.g. the NIC's whose addresses it takes over.
+	HWAddr string
 }
 
 // EnsureBridge creates the bridge, with its internal port of the same name
@@ -37,11 +40,14 @@ func (c *Client) createBridge(ctx context.Context, spec BridgeSpec) (Bridge, err
 	if spec.MTURequest > 0 {
 		iface["mtu_request"] = spec.MTURequest
 	}
+	bridge := Row{"name": spec.Name, "ports": NamedUUID("port"), "datapath_type": spec.DatapathType, "external_ids": ids}
+	if spec.HWAddr != "" {
+		bridge["other_config"] = Map{"hwaddr": spec.HWAddr}
+	}
 	ops := []Operation{
 		Insert(TableInterface, iface, "iface"),
 		Insert(TablePort, Row{"name": spec.Name, "interfaces": NamedUUID("iface"), "external_ids": ids}, "port"),
-		Insert(TableBridge, Row{"name": spec.Name, "ports": NamedUUID("port"),
-			"datapath_type": spec.DatapathType, "external_ids": ids}, "bridge"),
+		Insert(TableBridge, bridge, "bridge"),
 		Mutate(TableRoot, []Mutation{InsertInto("bridges", NamedUUID("bridge"))}, Eq("_uuid", root.UUID)),
 	}
 	if _, err := c.commit(ctx, ops...); err != nil {
@@ -68,6 +74,9 @@ func (c *Client) updateBridge(ctx context.Context, b Bridge, spec BridgeSpec) (B
 			// Delete-then-insert replaces one key without rewriting the map.
 			muts = append(muts, DeleteFrom("external_ids", SetOf(k)), InsertInto("external_ids", Map{k: v}))
 		}
+	}
+	if spec.HWAddr != "" && b.OtherConfig["hwaddr"] != spec.HWAddr {
+		muts = append(muts, DeleteFrom("other_config", SetOf("hwaddr")), InsertInto("other_config", Map{"hwaddr": spec.HWAddr}))
 	}
 	if len(row) == 0 && len(muts) == 0 {
 		return b, nil
