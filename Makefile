@@ -17,13 +17,14 @@ BIN := bin/nodenet
 # Debian packages the namespace tests and the demo drive as real peers.
 DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
 	iputils-ping iproute2 util-linux ethtool openvswitch-switch \
-	dnsutils dnsperf kea-dhcp4-server nftables conntrack netcat-openbsd iptables curl
+	dnsutils dnsperf kea-dhcp4-server nftables conntrack netcat-openbsd iptables curl \
+	qemu-system-x86 cpio kmod
 
 # While make deps installs, this policy (when absent) stops dpkg from starting
 # services: openvswitch-switch would start OVS in the machine's own namespace.
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
-.PHONY: all deps build vet unit test demo bench bench-ovs bench-lan bench-dhcp bench-dns bench-fw clean clean-netns
+.PHONY: all deps build vet unit test demo image qemu-test qemu-demo bench bench-ovs bench-lan bench-dhcp bench-dns bench-fw clean clean-netns
 
 all: build
 
@@ -59,6 +60,10 @@ build:
 
 vet:
 	$(GO) vet ./...
+
+# The appliance image: images/out/{vmlinuz,nodenet.cpio.gz,versions.txt}.
+image: deps build
+	images/build.sh images/out
 
 unit:
 	env -u NODENET_INTEGRATION $(GO) test ./...

@@ -99,6 +99,9 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Before anything reads /proc or listens under /run: in an initramfs
+	// nodenet mounts them itself.
+	boot.PrepareSystem(ctx, slog.New(slog.NewTextHandler(stderr, nil)))
 	cfg, err := cmdline.ParseFiles(f.cmdline, f.config)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"nodenet/api"
@@ -36,6 +37,11 @@ prints the daemon's sentence and exits 1, a command line mistake exits 2.
 `
 
 func main() {
+	// The image links /sbin/modprobe to nodenet: the kernel's own module
+	// requests (nftables expressions, link types) come here as modprobe.
+	if filepath.Base(os.Args[0]) == "modprobe" {
+		os.Exit(runModprobe(os.Args[1:], os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -29,6 +29,9 @@ type ModuleLoader struct {
 	Log    *slog.Logger
 }
 
+// errNoModule: neither a module nor an alias of one by that name.
+var errNoModule = errors.New("not in")
+
 // ModuleStep is one module of a load plan, dependencies first.
 type ModuleStep struct {
 	Name string
@@ -53,7 +56,7 @@ func (m *ModuleLoader) Plan(name string) ([]ModuleStep, error) {
 	}
 	mods := ix.lookup(name)
 	if len(mods) == 0 {
-		return nil, fmt.Errorf("module %s: not in %s", name, filepath.Join(dir, "modules.dep"))
+		return nil, fmt.Errorf("module %s: %w %s", name, errNoModule, filepath.Join(dir, "modules.dep"))
 	}
 	p := &planner{ix: ix, log: m.log(), seen: map[string]bool{}}
 	// An alias can stand for several modules; the first one is enough.
