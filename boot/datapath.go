@@ -106,7 +106,8 @@ func (c *DatapathChooser) log() *slog.Logger {
 }
 
 // genlFamilyExists asks the kernel's generic-netlink controller for name,
-// within ctx's deadline or 2 s.
+// within ctx's deadline or 10 s: a missing family makes the kernel run
+// modprobe for it and wait, which in a small VM without KVM takes seconds.
 func genlFamilyExists(ctx context.Context, name string) (bool, error) {
 	conn, err := genetlink.Dial(nil)
 	if err != nil {
@@ -115,7 +116,7 @@ func genlFamilyExists(ctx context.Context, name string) (bool, error) {
 	defer conn.Close()
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		deadline = time.Now().Add(2 * time.Second)
+		deadline = time.Now().Add(10 * time.Second)
 	}
 	if err := conn.SetDeadline(deadline); err != nil {
 		return false, fmt.Errorf("generic netlink deadline: %w", err)

@@ -14,7 +14,7 @@ func (u *uplink) runStatic(ctx context.Context) {
 		u.report("error", nil, err)
 	} else {
 		u.report("configured", nil, nil)
-		u.m.Log.Info("uplink configured", "uplink", u.name, "address", u.ip.Client, "gateway", u.ip.Gateway)
+		u.m.Log.Info("uplink configured", "uplink", u.name, "address", u.ip.Client, "gateway", u.ip.Gateway, "uptime", uptime())
 		u.m.changed()
 	}
 	<-ctx.Done()

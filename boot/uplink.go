@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"golang.org/x/sys/unix"
 
 	"nodenet/cmdline"
 	"nodenet/internal/fsutil"
@@ -222,7 +223,7 @@ func (u *uplink) bind(old, l *Lease) error {
 	u.lease = l
 	u.mu.Unlock()
 	u.m.Log.Info("uplink bound", "uplink", u.name, "address", addr, "server", l.Server(),
-		"lease", l.Duration(), "routes", len(u.routes))
+		"lease", l.Duration(), "routes", len(u.routes), "uptime", uptime())
 	u.m.changed()
 	return nil
 }
@@ -396,4 +397,14 @@ func openDHCP(ifname string, mac []byte) func(from netip.Addr) (*nclient4.Client
 		}
 		return nclient4.NewWithConn(conn, mac, opts...)
 	}
+}
+
+// uptime is the time since the kernel started (CLOCK_BOOTTIME), logged
+// when an uplink is configured: in an appliance, boot to network.
+func uptime() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano()).Round(time.Millisecond)
 }
