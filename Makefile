@@ -17,14 +17,14 @@ BIN := bin/nodenet
 # Debian packages the namespace tests and the demo drive as real peers.
 DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
 	iputils-ping iproute2 util-linux ethtool openvswitch-switch \
-	dnsutils dnsperf kea-dhcp4-server nftables conntrack netcat-openbsd iptables curl \
+	dnsutils dnsperf kea-dhcp4-server nftables conntrack netcat-openbsd iptables curl iperf3 \
 	qemu-system-x86 cpio kmod
 
 # While make deps installs, this policy (when absent) stops dpkg from starting
 # services: openvswitch-switch would start OVS in the machine's own namespace.
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
-.PHONY: all deps build vet unit test demo image qemu-test qemu-demo bench bench-ovs bench-lan bench-dhcp bench-dns bench-fw clean clean-netns
+.PHONY: all deps build vet unit test demo image qemu-test bench-boot bench bench-ovs bench-lan bench-dhcp bench-dns bench-fw bench-vxlan clean clean-netns
 
 all: build
 
@@ -68,14 +68,24 @@ image: deps build
 unit:
 	env -u NODENET_INTEGRATION $(GO) test ./...
 
-test: deps build vet
+test: deps build vet image
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs the namespace tests and needs root (make unit does not)" >&2; exit 1; }
 	NODENET_INTEGRATION=1 $(GO) test -count=1 -timeout 30m ./...
+
+# The QEMU tests alone (qemu-tests/README in the top README); console logs
+# are kept in qemu-tests/out/.
+qemu-test: deps build image
+	NODENET_INTEGRATION=1 $(GO) test -count=1 -timeout 20m -v ./qemu-tests
+
+# Boot to uplink configured, median of 3 boots, and the image size.
+bench-boot: deps build image
+	QEMU_BOOTS=3 NODENET_INTEGRATION=1 $(GO) test -count=1 -run TestBootToUplink -v ./qemu-tests
 
 demo: deps build
 	scripts/demo.sh
 
-# All benchmarks: uplink start-up, OVS ports, LAN joins, DHCP, DNS, port forwards (bench/README.md).
+# All benchmarks: uplink start-up, OVS ports, LAN joins, DHCP, DNS, port forwards,
+# vxlan throughput (bench/README.md).
 bench: deps build
 	NODENET_BIN=$(BIN) bench/run.sh
 	bench/ovs.sh
@@ -83,6 +93,7 @@ bench: deps build
 	NODENET_BIN=$(BIN) bench/dhcp.sh
 	NODENET_BIN=$(BIN) bench/dns.sh
 	NODENET_BIN=$(BIN) bench/fw.sh
+	NODENET_BIN=$(BIN) bench/vxlan.sh
 
 # LAN Join/Leave alone; LEVELS=1,100 SAMPLES=5 for a quick check.
 bench-lan: deps build
@@ -100,6 +111,11 @@ bench-dns: deps build
 # FORWARDS_HIGH=1000 JOIN_FORWARDS=500 ROUNDS=4 for a quick check.
 bench-fw: deps build
 	NODENET_BIN=$(BIN) bench/fw.sh
+
+# VXLAN throughput: iperf3 across a vxlan LAN spanning two nodes, against the
+# underlay alone and kernel VXLAN (bridge + vxlan device); RUNS=1 DURATION=2 for a quick check.
+bench-vxlan: deps build
+	NODENET_BIN=$(BIN) bench/vxlan.sh
 
 # OVS ports alone; PORTS=100 for a quick check.
 bench-ovs: deps

@@ -23,15 +23,21 @@ var systemMounts = []struct{ dir, fstype, data string }{
 	{"/tmp", "tmpfs", "mode=1777"},
 }
 
-// PrepareSystem makes a bare initramfs fit to run in: the mounts above, and
+// PrepareSystem makes a bare initramfs fit to run in: the mounts above
+// (when /proc is missing), and
 // when nodenet is the system's modprobe (the image links /sbin/modprobe to
 // it; there is no kmod), the drivers of the devices present and the
 // modules members need before anything asks. On a full system it finds
 // everything in place and changes nothing.
 func PrepareSystem(ctx context.Context, log *slog.Logger) {
-	for _, m := range systemMounts {
-		if err := ensureMount(m.dir, m.fstype, m.data); err != nil {
-			log.Warn("mount", "dir", m.dir, "err", err)
+	// Only a bare initramfs lacks /proc. On any other system /tmp or /run
+	// may well be plain directories, and a tmpfs over them would hide what
+	// they hold (/run/netns, say).
+	if _, err := os.Stat("/proc/self"); err != nil {
+		for _, m := range systemMounts {
+			if err := ensureMount(m.dir, m.fstype, m.data); err != nil {
+				log.Warn("mount", "dir", m.dir, "err", err)
+			}
 		}
 	}
 	if !isModprobe() {

@@ -133,6 +133,9 @@ func (d *bridgeDriver) join(ctx context.Context, n *network, m *Member, plan joi
 	}
 	linked := time.Now()
 	_, err := d.m.OVS.EnsurePort(ctx, d.memberPort(n, m.HostIfname, map[string]string{"member": m.Name}))
+	if err == nil && m.Kind != "tap" { // a tap comes up when its VM opens it
+		err = links.SetUpByName(m.HostIfname)
+	}
 	if err != nil {
 		links.DeleteLink(m.HostIfname)
 		return Errorf(Internal, "join %s/%s: OVS port %s: %w", n.settings.Name, m.Name, m.HostIfname, err)

@@ -20,3 +20,15 @@ func Exists(name string) bool {
 	_, err := netlink.LinkByName(name)
 	return err == nil
 }
+
+// SetUpByName brings the link called name up (in nodenet's netns).
+func SetUpByName(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("link %s: set up: %w", name, err)
+	}
+	return nil
+}

@@ -85,7 +85,11 @@ func helperVeth(req helperReq) error {
 		return err
 	}
 	defer ns.Close()
-	return CreateVeth(req.Host, req.Peer, ns, req.Ifname, parseMAC(req.MAC), req.MTU)
+	if err := CreateVeth(req.Host, req.Peer, ns, req.Ifname, parseMAC(req.MAC), req.MTU); err != nil {
+		return err
+	}
+	// As lan does once the host end is a bridge port.
+	return SetUpByName(req.Host)
 }
 
 func parseMAC(s string) net.HardwareAddr {

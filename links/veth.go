@@ -47,8 +47,11 @@ func CreateVeth(hostName, peerName string, peerNS netns.NsHandle, peerIfname str
 	return nil
 }
 
-// finishVeth renames the peer and brings both ends up, peer first so the
-// host end, which a bridge watches, comes up with carrier.
+// finishVeth renames the peer and brings it up. The host end stays down:
+// the caller brings it up once it is a bridge port, so the member has no
+// carrier, and sends nothing, before the switch knows its port. (OVS's
+// kernel datapath installs a drop flow for frames from a port it has not
+// associated yet, and the member's retries keep that flow alive.)
 func finishVeth(veth *netlink.Veth, peerNS netns.NsHandle, peerIfname string) error {
 	h, err := handleAt(peerNS)
 	if err != nil {
@@ -67,9 +70,6 @@ func finishVeth(veth *netlink.Veth, peerNS netns.NsHandle, peerIfname string) er
 	}
 	if err := h.LinkSetUp(peer); err != nil {
 		return fmt.Errorf("peer %s: set up: %w", peerIfname, err)
-	}
-	if err := netlink.LinkSetUp(veth); err != nil {
-		return fmt.Errorf("set up: %w", err)
 	}
 	return nil
 }
