@@ -424,10 +424,10 @@ awk -v order="$IMPLS" -v udp_rate="$UDP_RATE" -v udp_len="$UDP_LEN" '
 	END {
 		n = split(order, impls, " ")
 		name["underlay"] = "underlay (veth)"; name["kernel"] = "kernel vxlan"; name["nodenet"] = "nodenet vxlan"
-		printf "%-15s | %4s | %10s | %13s | %-25s | %-25s\n", "impl", "MTU", "TCP Gbit/s", "TCP -R Gbit/s", "ratio to kernel vxlan", "ratio to underlay"
+		printf "%-15s | %4s | %10s | %13s | %-25s | %s\n", "impl", "MTU", "TCP Gbit/s", "TCP -R Gbit/s", "ratio to kernel vxlan", "ratio to underlay"
 		for (k = 1; k <= n; k++) {
 			i = impls[k]; f = m(i, "tcp", "gbps"); r = m(i, "tcp-R", "gbps")
-			printf "%-15s | %4d | %10.2f | %13.2f | %-25s | %-25s\n", name[i], mtu[i], f, r,
+			printf "%-15s | %4d | %10.2f | %13.2f | %-25s | %s\n", name[i], mtu[i], f, r,
 				ratio(f, m("kernel", "tcp", "gbps")) " / " ratio(r, m("kernel", "tcp-R", "gbps")),
 				ratio(f, m("underlay", "tcp", "gbps")) " / " ratio(r, m("underlay", "tcp-R", "gbps"))
 		}
