@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,10 +95,10 @@ func (n *lanNode) checkCarried(t *testing.T, nic, addr string) string {
 	if up.CarriedBy == "" || !strings.HasPrefix(up.CarriedBy, "nnk") {
 		t.Fatalf("uplink %s not carried: %+v", nic, up)
 	}
-	if got := n.ns.Addrs(t, up.CarriedBy); !contains(got, addr) {
+	if got := n.ns.Addrs(t, up.CarriedBy); !slices.Contains(got, addr) {
 		t.Errorf("%s's addresses %v, want %s", up.CarriedBy, got, addr)
 	}
-	if got := n.ns.Addrs(t, nic); contains(got, addr) {
+	if got := n.ns.Addrs(t, nic); slices.Contains(got, addr) {
 		t.Errorf("%s still holds %s", nic, addr)
 	}
 	if out := n.ns.Run(t, "ip", "link", "show", up.CarriedBy); !strings.Contains(out, up.MAC) {
@@ -107,15 +108,6 @@ func (n *lanNode) checkCarried(t *testing.T, nic, addr string) string {
 		t.Errorf("default route: %s", out)
 	}
 	return up.CarriedBy
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // A vlan LAN on the uplinks themselves: each node's address (a DHCP lease
@@ -213,7 +205,7 @@ func TestVLANOnUplink(t *testing.T) {
 	for i, n := range []*lanNode{n1, n2} {
 		nic := fmt.Sprintf("u%d", i+1)
 		up := n.uplinkOf(t)
-		if up.CarriedBy != "" || !contains(n.ns.Addrs(t, nic), up.Addresses[0]) {
+		if up.CarriedBy != "" || !slices.Contains(n.ns.Addrs(t, nic), up.Addresses[0]) {
 			t.Errorf("node %d's uplink after destroy: %+v, %s holds %v", i+1, up, nic, n.ns.Addrs(t, nic))
 		}
 		if out := n.ns.Run(t, "ip", "route", "show", "default"); !strings.Contains(out, "dev "+nic) {

@@ -78,7 +78,7 @@ func imageSize(t *testing.T) string {
 // hostname, no DHCP), and nodenet.ignore= keeps a second NIC untouched.
 func TestKernelFlags(t *testing.T) {
 	vm := boot(t, "vm", vmOptions{
-		Append: "ip=10.0.2.15::10.0.2.2:255.255.255.0:node7:eth0:none nodenet.ignore=eth1",
+		Append:   "ip=10.0.2.15::10.0.2.2:255.255.255.0:node7:eth0:none nodenet.ignore=eth1",
 		ExtraArg: []string{"-netdev", "user,id=n1,restrict=on", "-device", "virtio-net-pci,netdev=n1,mac=52:54:00:12:34:57"},
 	})
 	if m := vm.Seen("static uplink", uplinkUp("eth0"), bootTimeout); m[1] != "10.0.2.15/24" {
