@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // keep runs d until ctx is done, restarting it with backoff whenever it
@@ -17,6 +19,9 @@ func (s *OVSSupervisor) keep(ctx context.Context, d ovsDaemon, p *ovsProcess, up
 	for ctx.Err() == nil {
 		if p == nil {
 			s.setState(d, ovsStarting, 0)
+			if !d.isDB && !s.waitCPUCount(ctx) {
+				return
+			}
 			var err error
 			if p, err = s.start(d); err != nil {
 				failures++
@@ -55,6 +60,35 @@ func (s *OVSSupervisor) keep(ctx context.Context, d ovsDaemon, p *ovsProcess, up
 		}
 		backoff = min(2*backoff, ovsMaxBackoff)
 	}
+}
+
+// vswitchdMinUptime: ovs-vswitchd (3.1) counts the CPUs afresh at most
+// every 10 s of CLOCK_MONOTONIC, starting from 0, so one started in the
+// first 10 s after boot counts none. On the kernel datapath it then
+// registers no per-CPU upcall handler, every miss is lost (dpctl/show:
+// "lost"), and the handlers it starts once the count is right do not
+// repair the datapath it made: a bridge LAN made early in boot never
+// passes a frame. Waiting out those seconds at boot costs nothing later.
+const vswitchdMinUptime = 10500 * time.Millisecond
+
+// waitCPUCount waits until the monotonic clock has passed
+// vswitchdMinUptime; false if ctx ended first.
+func (s *OVSSupervisor) waitCPUCount(ctx context.Context) bool {
+	wait := vswitchdMinUptime - monotonicNow()
+	if wait <= 0 {
+		return true
+	}
+	s.log().Info("ovs-vswitchd waits for its CPU count", "uptime", monotonicNow().Round(time.Millisecond), "wait", wait.Round(time.Millisecond))
+	return sleepCtx(ctx, wait)
+}
+
+// monotonicNow is CLOCK_MONOTONIC, the clock ovs-vswitchd's timers use.
+func monotonicNow() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return vswitchdMinUptime // cannot tell: do not wait
+	}
+	return time.Duration(ts.Nano())
 }
 
 // died records a death (or failed start) of d; the log is bounded: the

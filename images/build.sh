@@ -89,13 +89,14 @@ for applet in $("$root/bin/busybox" --list); do
 	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
 
-# OVS: the two daemons and ovsdb-tool, the schema, and every library ldd
+# OVS: the two daemons, ovsdb-tool, ovs-appctl (what an operator asks a
+# running switch with: dpctl/show, fdb/show, bridge/dump-flows), the schema, and every library ldd
 # names for them (from this machine, which runs the same Debian release).
 ovs=$work/ovs
 for p in openvswitch-switch openvswitch-common; do dpkg-deb -x "$(fetch "$p")" "$ovs"; done
 # Debian keeps ovs-vswitchd in /usr/lib/openvswitch-switch (behind an
 # alternative); the image has it where nodenet looks, /usr/sbin.
-for b in usr/sbin/ovsdb-server:usr/sbin/ovsdb-server usr/lib/openvswitch-switch/ovs-vswitchd:usr/sbin/ovs-vswitchd usr/bin/ovsdb-tool:usr/bin/ovsdb-tool; do
+for b in usr/sbin/ovsdb-server:usr/sbin/ovsdb-server usr/lib/openvswitch-switch/ovs-vswitchd:usr/sbin/ovs-vswitchd usr/bin/ovsdb-tool:usr/bin/ovsdb-tool usr/bin/ovs-appctl:usr/bin/ovs-appctl; do
 	from=${b%%:*} to=${b#*:}
 	[ -e "$ovs/$from" ] || die "$from not in the OVS packages"
 	cp "$ovs/$from" "$root/$to"
