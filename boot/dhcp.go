@@ -2,11 +2,15 @@ package boot
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
@@ -177,10 +181,8 @@ func (c *dhcpClient) initial(ctx context.Context) (dhcpState, bool) {
 		return c.fail(ctx, stateInit, err)
 	}
 	defer release(client)
-	discover, err := dhcpv4.NewDiscovery(c.mac, requestedOptions, c.previousAddress())
-	if err != nil {
-		return c.fail(ctx, stateInit, fmt.Errorf("build DISCOVER: %w", err))
-	}
+	discover := newMessage(dhcpv4.WithHwAddr(c.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeDiscover),
+		requestedOptions, c.previousAddress())
 	start := c.now()
 	for try := 0; ctx.Err() == nil; try++ {
 		timeout := c.tryTimeout(try)
@@ -235,10 +237,9 @@ func (c *dhcpClient) selectAndRequest(ctx context.Context, client *nclient4.Clie
 	if err != nil {
 		return nil, fmt.Errorf("DISCOVER: %w", err)
 	}
-	request, err := dhcpv4.NewRequestFromOffer(offer, requestedOptions)
-	if err != nil {
-		return nil, fmt.Errorf("build REQUEST: %w", err)
-	}
+	request := newMessage(dhcpv4.WithReply(offer), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithClientIP(offer.ClientIPAddr), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)),
+		dhcpv4.WithOptionCopied(offer, dhcpv4.OptionServerIdentifier), requestedOptions)
 	sent := c.now()
 	ack, err := exchange(ctx, client, timeout, nil, request, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
 	if err != nil {
@@ -264,12 +265,10 @@ func (c *dhcpClient) previousAddress() dhcpv4.Modifier {
 // answer means keep using it while the lease lasts.
 func (c *dhcpClient) reboot(ctx context.Context) (dhcpState, bool) {
 	addr := c.lease.ACK.YourIPAddr
-	request, err := dhcpv4.New(dhcpv4.WithHwAddr(c.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+	request := newMessage(dhcpv4.WithHwAddr(c.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
 		requestedOptions, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(addr)))
-	if err != nil {
-		return c.fail(ctx, stateReboot, fmt.Errorf("build REQUEST: %w", err))
-	}
 	var ack *dhcpv4.DHCPv4
+	var err error
 	for try := 0; try < 2 && ack == nil; try++ {
 		ack, err = c.requestOnce(ctx, netip.Addr{}, request, c.tryTimeout(try))
 	}
@@ -287,11 +286,8 @@ func (c *dhcpClient) extend(ctx context.Context, s dhcpState, until time.Time, n
 		return next, true
 	}
 	from := c.lease.Address().Addr()
-	request, err := dhcpv4.New(dhcpv4.WithHwAddr(c.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+	request := newMessage(dhcpv4.WithHwAddr(c.mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
 		requestedOptions, dhcpv4.WithClientIP(from.AsSlice()))
-	if err != nil {
-		return c.fail(ctx, s, fmt.Errorf("build REQUEST: %w", err))
-	}
 	to := netip.IPv4Unspecified()
 	if s == stateRenewing {
 		to = c.lease.Server()
@@ -405,6 +401,31 @@ func exchange(ctx context.Context, client *nclient4.Client, timeout time.Duratio
 }
 
 var errNoAnswer = errors.New("no answer")
+
+// newMessage is a BOOTREQUEST as dhcpv4.New makes it, but with a
+// transaction id that does not wait for the kernel's entropy pool:
+// dhcpv4.New reads it with getrandom(), which early in boot blocks until
+// the pool is initialised (a second and more in a VM without virtio-rng,
+// all of it before the first DISCOVER). The id only pairs replies with
+// requests (RFC 2131 4.1); the runtime's generator, seeded at exec from
+// the kernel's AT_RANDOM, is random enough for that.
+func newMessage(mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	d := &dhcpv4.DHCPv4{
+		OpCode:        dhcpv4.OpcodeBootRequest,
+		HWType:        iana.HWTypeEthernet,
+		ClientHWAddr:  make(net.HardwareAddr, 6),
+		ClientIPAddr:  net.IPv4zero,
+		YourIPAddr:    net.IPv4zero,
+		ServerIPAddr:  net.IPv4zero,
+		GatewayIPAddr: net.IPv4zero,
+		Options:       make(dhcpv4.Options),
+	}
+	binary.BigEndian.PutUint32(d.TransactionID[:], rand.Uint32())
+	for _, mod := range mods {
+		mod(d)
+	}
+	return d
+}
 
 // release closes the client off the hot path: closing a raw packet socket
 // waits for its reader to stop, ~10 ms that would otherwise sit between the

@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -255,4 +256,22 @@ func TestDHCPWaitsForFirstCarrierBoundedly(t *testing.T) {
 	h2.start()
 	h2.expectWait(5 * time.Second)
 	h2.expectSent("DISCOVER 255.255.255.255:67")
+}
+
+// newMessage builds what dhcpv4.New builds, the transaction id aside.
+func TestNewMessageMatchesLibrary(t *testing.T) {
+	mac := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
+	mods := []dhcpv4.Modifier{dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeDiscover), requestedOptions}
+	want, err := dhcpv4.New(mods...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := newMessage(mods...)
+	if got.TransactionID == newMessage(mods...).TransactionID {
+		t.Errorf("two messages share transaction id %s", got.TransactionID)
+	}
+	got.TransactionID = want.TransactionID
+	if !bytes.Equal(got.ToBytes(), want.ToBytes()) {
+		t.Errorf("newMessage:\n%s\ndhcpv4.New:\n%s", got.Summary(), want.Summary())
+	}
 }
