@@ -24,7 +24,7 @@ DEPS_PKGS := dnsmasq-base busybox-static isc-dhcp-client dhcpcd5 tcpdump \
 # services: openvswitch-switch would start OVS in the machine's own namespace.
 POLICY_RC_D ?= /usr/sbin/policy-rc.d
 
-.PHONY: all deps build vet unit test demo image qemu-test bench-boot bench bench-ovs bench-lan bench-dhcp bench-dns bench-fw bench-vxlan clean clean-netns
+.PHONY: all deps build vet unit test demo image qemu-test qemu-demo bench-boot bench bench-ovs bench-lan bench-dhcp bench-dns bench-fw bench-vxlan clean clean-netns
 
 all: build
 
@@ -76,6 +76,11 @@ test: deps build vet image
 # are kept in qemu-tests/out/.
 qemu-test: deps build image
 	NODENET_INTEGRATION=1 $(GO) test -count=1 -timeout 20m -v ./qemu-tests
+
+# The image booted with its console here and the demo scenario run by its
+# init (images/demo/); a shell at the end on a terminal, power-off without.
+qemu-demo: deps build image
+	images/qemu-demo.sh images/out
 
 # Boot to uplink configured, median of 3 boots, and the image size.
 bench-boot: deps build image

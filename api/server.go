@@ -209,7 +209,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		code, status = lan.Internal, http.StatusInternalServerError
 	}
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		// Expected while the daemon starts; clients retry.
+		s.log().Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	case status >= 500:
 		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	writeJSON(w, status, Error{Message: err.Error(), Code: string(code)})

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -233,4 +234,41 @@ func TestVXLANTwoVMs(t *testing.T) {
 	vm2.Sh("nsenter -t $B -n ping -c 3 -W 5 10.60.0.2", 60*time.Second)
 	vm2.Sh("nsenter -t $B -n ping -c 2 -W 5 -s 1422 10.60.0.1", 60*time.Second) // a full 1450-byte packet
 	vm1.Sh("ip link show ovs-system", 10*time.Second)
+}
+
+// TestQEMUDemo runs make qemu-demo's script without a terminal: the
+// scripted scenario succeeds, the VM powers itself off, and the host
+// reached the member through the forward.
+func TestQEMUDemo(t *testing.T) {
+	port := freePort(t)
+	cmd := exec.Command("../images/qemu-demo.sh", imageDir(t))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("DEMO_PORT=%d", port))
+	cmd.Stdin = nil // not a terminal: the demo powers off at its end
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() {
+		out, err = cmd.CombinedOutput()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("qemu-demo did not power off within 3 minutes")
+	}
+	os.MkdirAll("out", 0o755)
+	os.WriteFile("out/TestQEMUDemo.log", out, 0o644)
+	if err != nil {
+		t.Fatalf("qemu-demo: %v (log in out/TestQEMUDemo.log)", err)
+	}
+	for _, want := range []string{"[host] curl http://127.0.0.1:", "hello from member a", "demo done; powering off", "reboot: Power down"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("qemu-demo output lacks %q (out/TestQEMUDemo.log)", want)
+		}
+	}
+	if strings.Contains(string(out), "demo: failed") {
+		t.Errorf("a demo step failed (out/TestQEMUDemo.log)")
+	}
 }

@@ -74,9 +74,8 @@ func boot(t *testing.T, name string, o vmOptions) *VM {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		skipOrFail(t, "qemu-system-x86_64 missing (make deps installs qemu-system-x86)")
 	}
-	// Two vCPUs: OVS 3.1's kernel datapath on one CPU starts no upcall
-	// handler thread ("Overriding n-handler-threads to 0"), and a new
-	// flow's first packets are then never handled.
+	// Two vCPUs, so OVS's kernel datapath dispatches upcalls to more than
+	// one per-CPU handler, as on any appliance.
 	args := []string{"-m", "512", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
 		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "nodenet.cpio.gz"),
 		"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet " + o.Append),
