@@ -134,7 +134,8 @@ unpacked=$(du -sb "$root" | cut -f1)
 	echo "# nodenet image, $(git -C "$repo" describe --always --dirty 2>/dev/null || echo dev)"
 	echo "kernel $kver"
 	sort -u "$work/versions"
-	echo "nodenet.cpio.gz $size bytes ($(( size / 1024 / 1024 )) MiB; $(( unpacked / 1024 / 1024 )) MiB unpacked), $(wc -l <"$work/modfiles") modules"
+	mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+	echo "nodenet.cpio.gz $size bytes ($(mib "$size"); $(mib "$unpacked") unpacked), $(wc -l <"$work/modfiles") modules"
 	echo "vmlinuz $(stat -c %s "$out/vmlinuz") bytes"
 } >"$out/versions.txt"
 cat "$out/versions.txt"
