@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -192,110 +190,6 @@ func tcpAcross(t *testing.T, server, client *testenv.Netns, addr string) {
 	}
 	if !strings.Contains(out.String(), "hello-lan") {
 		t.Errorf("listener got %q", out.String())
-	}
-}
-
-// Joins and leaves while the daemon is killed with SIGKILL at random
-// moments: after each restart every acknowledged member is there and
-// reaches its gateway, a member that was never acknowledged is either
-// wholly there or wholly gone, and no link or port is left that no member
-// owns.
-func TestLANSurvivesKill9(t *testing.T) {
-	node := startLANNode(t)
-	node.create(t, "crash", "10.78.0.0/24", "10.78.0.1")
-	acked := map[string]bool{}
-	var all []*testenv.Netns
-	rng := rand.New(rand.NewPCG(4, 2))
-	const kills = 5
-	for round := range kills {
-		stop := make(chan struct{})
-		done := make(chan map[string]bool)
-		nss := make([]*testenv.Netns, 12)
-		for i := range nss {
-			nss[i] = testenv.NewNetns(t)
-		}
-		all = append(all, nss...)
-		go func() {
-			ok := map[string]bool{}
-			for i, ns := range nss {
-				select {
-				case <-stop:
-					done <- ok
-					return
-				default:
-				}
-				nic := fmt.Sprintf("r%dm%d", round, i)
-				if _, err := node.c.Join(context.Background(), "crash", nic, nil, lan.JoinOptions{Netns: ns.Name, Ifname: "eth0"}); err == nil {
-					ok[nic] = true
-				}
-			}
-			done <- ok
-		}()
-		time.Sleep(time.Duration(20+rng.IntN(150)) * time.Millisecond)
-		node.d.Kill9()
-		close(stop)
-		maps.Copy(acked, <-done)
-		node.d.Restart(t)
-		node.waitLANs(t)
-		node.checkCrashLAN(t, acked, all)
-	}
-	if len(acked) == 0 {
-		t.Fatal("no join was acknowledged before a kill: the test proved nothing")
-	}
-	t.Logf("%d kills, %d members acknowledged, %d leftovers removed at restart",
-		kills, len(acked), strings.Count(node.d.Log(), "leftover"))
-}
-
-// checkCrashLAN: acknowledged members are present and work; members the
-// daemon reports are whole; nothing else of nodenet's is left.
-func (n *lanNode) checkCrashLAN(t *testing.T, acked map[string]bool, all []*testenv.Netns) {
-	t.Helper()
-	info, err := n.c.Get(context.Background(), "crash")
-	if err != nil {
-		t.Fatal(err)
-	}
-	present := map[string]lan.Member{}
-	for _, m := range info.Members {
-		present[m.Name] = m
-	}
-	for nic := range acked {
-		if _, ok := present[nic]; !ok {
-			t.Errorf("acknowledged member %s lost", nic)
-		}
-	}
-	hosts := map[string]bool{}
-	byNS := map[string]lan.Member{}
-	for _, m := range info.Members {
-		hosts[m.HostIfname] = true
-		byNS[m.Namespace] = m
-		ns := &testenv.Netns{Name: m.Namespace}
-		ping(t, ns, "10.78.0.1")
-	}
-	// A netns whose join was not recorded holds no half-made interface.
-	for _, ns := range all {
-		if _, ok := byNS[ns.Name]; ok {
-			continue
-		}
-		if out, _ := ns.Output("ip", "-o", "link", "show", "eth0"); strings.Contains(out, "eth0") {
-			t.Errorf("netns %s has eth0 but no member: %s", ns.Name, out)
-		}
-	}
-	br := n.vsctl(t, "list-br")
-	for _, p := range strings.Fields(n.vsctl(t, "list-ports", br)) {
-		if !hosts[p] {
-			t.Errorf("OVS port %s belongs to no member", p)
-		}
-	}
-	out := n.ns.Run(t, "ip", "-o", "link", "show")
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
-		if strings.HasPrefix(name, "nnv") && !hosts[name] {
-			t.Errorf("link %s belongs to no member", name)
-		}
 	}
 }
 
