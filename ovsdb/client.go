@@ -18,8 +18,14 @@ import (
 type Client struct {
 	Addr string
 	Log  *slog.Logger
-	// MinBackoff and MaxBackoff bound the wait between connection attempts.
+	// MinBackoff and MaxBackoff bound the wait between connection attempts;
+	// the default cap is 1 s: the server is local (a unix socket), an
+	// attempt costs nothing, and a supervisor restarts it within a second.
 	MinBackoff, MaxBackoff time.Duration
+	// ConnectWait bounds how long Transact waits for a session while
+	// disconnected (default 5 s): long enough to ride out a restart,
+	// short enough that an API request during an outage gets an answer.
+	ConnectWait time.Duration
 	// ProbeInterval is how long the session may be idle before an echo
 	// checks the server is alive (a dead TCP peer sends no FIN).
 	ProbeInterval time.Duration
@@ -60,7 +66,10 @@ func (c *Client) Start() {
 		c.MinBackoff = 100 * time.Millisecond
 	}
 	if c.MaxBackoff == 0 {
-		c.MaxBackoff = 5 * time.Second
+		c.MaxBackoff = time.Second
+	}
+	if c.ConnectWait == 0 {
+		c.ConnectWait = 5 * time.Second
 	}
 	if c.ProbeInterval == 0 {
 		c.ProbeInterval = 5 * time.Second
@@ -117,7 +126,9 @@ func (c *Client) Conn(ctx context.Context) (*Conn, error) {
 func (c *Client) Transact(ctx context.Context, ops ...Operation) ([]OpResult, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	conn, err := c.Conn(ctx)
+	wait, stopWaiting := context.WithTimeout(ctx, c.ConnectWait)
+	conn, err := c.Conn(wait)
+	stopWaiting()
 	if err != nil {
 		return nil, err
 	}
