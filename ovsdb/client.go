@@ -126,9 +126,7 @@ func (c *Client) Conn(ctx context.Context) (*Conn, error) {
 func (c *Client) Transact(ctx context.Context, ops ...Operation) ([]OpResult, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	wait, stopWaiting := context.WithTimeout(ctx, c.ConnectWait)
-	conn, err := c.Conn(wait)
-	stopWaiting()
+	conn, err := c.session(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +136,14 @@ func (c *Client) Transact(ctx context.Context, ops ...Operation) ([]OpResult, er
 		return nil, fmt.Errorf("%w (the transaction's outcome is unknown)", err)
 	}
 	return res, err
+}
+
+// session is Conn for a request: it waits for a session at most
+// ConnectWait, so a request during an outage fails instead of hanging.
+func (c *Client) session(ctx context.Context) (*Conn, error) {
+	wait, cancel := context.WithTimeout(ctx, c.ConnectWait)
+	defer cancel()
+	return c.Conn(wait)
 }
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

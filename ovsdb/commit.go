@@ -59,7 +59,7 @@ func (c *Client) waitApplied(ctx context.Context, cfg int64) error {
 
 // root returns the Open_vSwitch row once connected.
 func (c *Client) root(ctx context.Context) (Root, error) {
-	if _, err := c.Conn(ctx); err != nil {
+	if _, err := c.session(ctx); err != nil {
 		return Root{}, err
 	}
 	root, ok := c.cache.Root()
