@@ -42,7 +42,11 @@ type Manager struct {
 	// ZerotierHome is the zerotier-one service's home, where its auth
 	// token and API port are (--zerotier-home); empty: DefaultZerotierHome.
 	ZerotierHome string
-	Log          *slog.Logger
+	// OVSRunDir is where ovs-vswitchd makes the bridges' OpenFlow
+	// management sockets (BRIDGE.mgmt), which port security uses; empty:
+	// the directory of OVS's unix socket, else /run/openvswitch.
+	OVSRunDir string
+	Log       *slog.Logger
 
 	// newDriver picks a type's driver; tests replace it.
 	newDriver func(NetworkType) driver
@@ -50,6 +54,8 @@ type Manager struct {
 	mu    sync.Mutex // guards nets
 	nets  map[string]*network
 	store store
+	// portsec keeps members' OpenFlow rules on their bridges (portsec.go).
+	portsec portSecurity
 }
 
 // network is one LAN; mu serializes operations on it.

@@ -84,6 +84,11 @@ func (d *bridgeDriver) reconcileMembers(ctx context.Context, n *network) {
 		if err := d.restoreMember(ctx, n, mem); err != nil {
 			d.m.Log.Warn("member not restored", "network", n.settings.Name, "member", mem.Name, "err", err)
 		}
+		// Whatever became of the port: ovs-vswitchd may have restarted
+		// (it keeps no flows) while nodenet was down.
+		if err := d.m.securePort(ctx, d.memberBridge(n), n, mem, keepPort); err != nil {
+			d.m.Log.Error("member's port security not restored", "network", n.settings.Name, "member", mem.Name, "err", err)
+		}
 	}
 	for _, p := range d.m.OVS.Cache().Ports() {
 		if p.ExternalIDs[ovsdb.OwnerKey] == owner(n) && !keep[p.Name] {
