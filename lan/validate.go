@@ -1,9 +1,14 @@
 package lan
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"regexp"
+	"sort"
+
+	"nodenet/fw"
+	"nodenet/links"
 )
 
 var networkName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
@@ -18,14 +23,54 @@ func ValidNetworkName(name string) error {
 
 // ValidNIC: a member name becomes an interface name inside the member's
 // netns, so the kernel's rules apply: 1-15 bytes, no '/', ':' or space.
+// '%' is refused too: the kernel takes "eth%d" as a template and would
+// give the link another name than the one recorded.
 func ValidNIC(nic string) error {
 	if len(nic) == 0 || len(nic) > 15 || nic == "." || nic == ".." {
 		return Errorf(Invalid, "interface name %q: want 1-15 bytes", nic)
 	}
 	for _, r := range nic {
-		if r == '/' || r == ':' || r <= ' ' || r > '~' {
-			return Errorf(Invalid, "interface name %q: no '/', ':', spaces or non-ASCII", nic)
+		if r == '/' || r == ':' || r == '%' || r <= ' ' || r > '~' {
+			return Errorf(Invalid, "interface name %q: no '/', ':', '%%', spaces or non-ASCII", nic)
 		}
+	}
+	return nil
+}
+
+// ValidNetns checks a member's netns spec the way Join will read it, without
+// opening anything: NAME, /run/netns/NAME or /proc/PID/ns/net.
+func ValidNetns(spec string) error {
+	if _, err := links.NetnsPath(spec); err != nil {
+		return Errorf(Invalid, "%w", err)
+	}
+	return nil
+}
+
+// ValidMAC checks a member's MAC as Join will ("" is: nodenet picks one).
+func ValidMAC(s string) error {
+	_, err := checkMAC(s)
+	return err
+}
+
+// ValidPorts checks port forwards as Join will parse them, and refuses two
+// keys that name the same host port ("80" and "80/tcp"): one of the two
+// member ports would be dropped without a word.
+func ValidPorts(ports PortForwards) error {
+	keys := make([]string, 0, len(ports))
+	for k := range ports {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	seen := map[string]string{}
+	for _, k := range keys {
+		f, err := fw.ParseForward(k, ports[k])
+		if err != nil {
+			return Errorf(Invalid, "%w", err)
+		}
+		if other, ok := seen[f.Key()]; ok {
+			return Errorf(Invalid, "port forwards %q and %q both name host port %s", other, k, f.Key())
+		}
+		seen[f.Key()] = k
 	}
 	return nil
 }
@@ -49,6 +94,14 @@ func checkAddressing(s IPSettings) (addressing, error) {
 	if err != nil || !p.Addr().Is4() {
 		return a, Errorf(Invalid, "cidr %q: want an IPv4 prefix such as 10.10.0.0/24", s.CIDR)
 	}
+	if p.Bits() < 8 {
+		return a, Errorf(Invalid, "cidr %q: too large for a LAN (at least /8)", s.CIDR)
+	}
+	for _, r := range notLAN {
+		if r.p.Overlaps(p) {
+			return a, Errorf(Invalid, "cidr %q: inside %s, %s, not a LAN's", s.CIDR, r.p, r.what)
+		}
+	}
 	if p.Bits() > 30 {
 		return a, Errorf(Invalid, "cidr %q: too small for a gateway and members (at most /30)", s.CIDR)
 	}
@@ -69,13 +122,26 @@ func checkAddressing(s IPSettings) (addressing, error) {
 	return a, nil
 }
 
-// checkMAC parses a member's MAC: unicast, 6 bytes.
+// notLAN are IPv4 ranges the kernel routes specially: a LAN there would
+// break the node's own loopback or multicast, or never carry a packet.
+var notLAN = []struct {
+	p    netip.Prefix
+	what string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "\"this network\" (RFC 1122)"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved (RFC 1112) and broadcast"},
+}
+
+// checkMAC parses a member's MAC: unicast, 6 bytes, not all zero (the
+// kernel refuses that one only once links are half made).
 func checkMAC(s string) (net.HardwareAddr, error) {
 	if s == "" {
 		return nil, nil
 	}
 	mac, err := net.ParseMAC(s)
-	if err != nil || len(mac) != 6 || mac[0]&1 == 1 {
+	if err != nil || len(mac) != 6 || mac[0]&1 == 1 || bytes.Equal(mac, make([]byte, 6)) {
 		return nil, Errorf(Invalid, "mac %q: want a unicast Ethernet address such as 02:00:00:00:00:01", s)
 	}
 	return mac, nil

@@ -30,8 +30,7 @@ func OpenNetns(spec string) (netns.NsHandle, string, error) {
 	if err != nil {
 		return netns.None(), "", err
 	}
-	// O_NONBLOCK: a FIFO planted under /run/netns must not hang the open.
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	fd, err := openNsfs(p)
 	if err != nil {
 		return netns.None(), "", fmt.Errorf("netns %s: %w", p, err) // ENOENT is os.ErrNotExist
 	}
@@ -64,6 +63,31 @@ func NetnsPath(spec string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("netns %q: %w", spec, errNetnsSpec)
+}
+
+// openNsfs opens p only once it is known to be a file of nsfs, where
+// namespaces live. The first open is O_PATH, which reaches no driver: a
+// symlink under /run/netns to a device, a FIFO or a file elsewhere is
+// refused without being opened for real. The second open goes through
+// /proc/self/fd, so it opens that very inode whatever p names meanwhile.
+func openNsfs(p string) (int, error) {
+	pfd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(pfd)
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(pfd, &st); err != nil {
+		return -1, fmt.Errorf("statfs: %w", err)
+	}
+	if st.Type != unix.NSFS_MAGIC {
+		return -1, fmt.Errorf("not a namespace: a file on filesystem type %#x, not nsfs", st.Type)
+	}
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return -1, fmt.Errorf("reopen: %w", err)
+	}
+	return fd, nil
 }
 
 // validNetnsName follows `ip netns add`: any file name but "." and "..".

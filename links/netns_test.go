@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -134,6 +135,83 @@ func TestOpenNetns(t *testing.T) {
 	if h, _, err := OpenNetns("/etc/passwd"); err == nil || h != netns.None() {
 		t.Errorf("OpenNetns(/etc/passwd) = %v, %v; want refused", h, err)
 	}
+}
+
+// A symlink under /run/netns is followed only to a namespace (the
+// `ln -s /proc/PID/ns/net /run/netns/x` habit keeps working); one to a
+// FIFO, a device, a file or a directory is refused without the target
+// ever being opened for real.
+func TestOpenNetnsSymlinks(t *testing.T) {
+	ns := testenv.NewNetns(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	file := filepath.Join(dir, "file")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A writer blocks in open until somebody opens the FIFO to read:
+	// if OpenNetns did, the writer would be let through.
+	writerIn := make(chan error, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			f.Close()
+		}
+		writerIn <- err
+	}()
+	t.Cleanup(func() { // let a still blocked writer go
+		if f, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	for _, tc := range []struct {
+		target, want string // want "" = accepted
+	}{
+		{ns.Path, ""},
+		{"/proc/self/ns/uts", "not a network namespace"},
+		{fifo, "not a namespace: a file on filesystem type"},
+		{file, "not a namespace"},
+		{"/dev/null", "not a namespace"},
+		{"/etc", "not a namespace"},
+	} {
+		link := ns.Path + "-link"
+		os.Remove(link)
+		if err := os.Symlink(tc.target, link); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(link) })
+		h, p, err := OpenNetns(filepath.Base(link))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("symlink to %s: %v", tc.target, err)
+		case tc.want == "" && inodeOf(t, int(h)) != inode(t, ns.Path):
+			t.Errorf("symlink to %s: opened another namespace", tc.target)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || h != netns.None()):
+			t.Errorf("symlink to %s: %v, %v; want refused with %q", tc.target, h, err, tc.want)
+		case tc.want != "" && p != "":
+			t.Errorf("symlink to %s: refused but path %q", tc.target, p)
+		}
+		if err == nil {
+			h.Close()
+		}
+	}
+	select {
+	case err := <-writerIn:
+		t.Errorf("the FIFO was opened for reading (its writer got in: %v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func inodeOf(t *testing.T, fd int) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
 }
 
 func inode(t *testing.T, path string) uint64 {
