@@ -141,12 +141,15 @@ func (k *flowKeeper) reinstall(c *openflow.Conn) (int, error) {
 	var mods []openflow.FlowMod
 	var errs []error
 	for _, r := range rules {
-		ofport, err := k.ofport(ctx, r.port)
-		if err != nil {
-			errs = append(errs, err) // reconcile makes the port again
+		// No waiting: the database keeps a port's number across restarts
+		// of ovs-vswitchd (which takes it again), and a port still
+		// without one is a Join's, which installs its rule itself.
+		iface, ok := k.cache.Interface(r.port)
+		if !ok || iface.OFPort <= 0 {
+			errs = append(errs, fmt.Errorf("interface %s has no OpenFlow port number", r.port))
 			continue
 		}
-		mods = append(mods, r.flows(ofport)...)
+		mods = append(mods, r.flows(uint32(iface.OFPort))...)
 	}
 	if len(mods) > 0 {
 		errs = append(errs, c.Apply(ctx, mods...))
