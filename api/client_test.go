@@ -81,7 +81,7 @@ func TestClientChecksNames(t *testing.T) {
 	wantLANError(t, "Create mismatch", c.Create(ctx, "lan1", lan.Bridge, lan.Settings{Name: "lan2"}), lan.Invalid, `settings name "lan2" differs from network "lan1"`)
 	wantLANError(t, "Destroy ..", c.Destroy(ctx, ".."), lan.Invalid, `network name "..": want 1-32 of a-z, 0-9 and -, starting with a letter`)
 	_, err := c.Member(ctx, "lan1", "a/b")
-	wantLANError(t, "Member a/b", err, lan.Invalid, `interface name "a/b": no '/', ':', spaces or non-ASCII`)
+	wantLANError(t, "Member a/b", err, lan.Invalid, `interface name "a/b": no '/', ':', '%', spaces or non-ASCII`)
 	_, err = c.Join(ctx, "Lan", "", nil, lan.JoinOptions{})
 	wantLANError(t, "Join Lan", err, lan.Invalid, `network name "Lan": want 1-32 of a-z, 0-9 and -, starting with a letter`)
 }
@@ -100,7 +100,7 @@ func TestClientErrors(t *testing.T) {
 	wantLANError(t, "Create vlan", c.Create(ctx, "v", lan.VLan, lan.Settings{}), lan.Unsupported,
 		"network type vlan is not supported yet: only bridge networks can be created")
 	_, err := c.Join(ctx, "lan1", "x", nil, lan.JoinOptions{Ifname: "a b"})
-	wantLANError(t, "Join bad ifname", err, lan.Invalid, `ifname: interface name "a b": no '/', ':', spaces or non-ASCII`)
+	wantLANError(t, "Join bad ifname", err, lan.Invalid, `ifname: interface name "a b": no '/', ':', '%', spaces or non-ASCII`)
 
 	_, err = serve(t, &Server{}).List(ctx)
 	wantLANError(t, "no LANs", err, lan.Internal, "LANs are not available yet: the daemon is still starting them")

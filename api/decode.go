@@ -15,13 +15,20 @@ import (
 // MaxBody bounds a request body: settings and join requests are small.
 const MaxBody = 64 << 10
 
-// readBody reads at most MaxBody bytes; a larger body is a 413.
+// readBody reads at most MaxBody bytes; a larger body is a 413. A body
+// announced larger is refused before any of it is read, so a client that
+// claims a gigabyte and sends a few bytes does not hold the request open
+// until the read timeout.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	tooLarge := &statusError{http.StatusRequestEntityTooLarge, lan.Invalid,
+		fmt.Sprintf("request body: larger than %d KiB", MaxBody>>10)}
+	if r.ContentLength > MaxBody {
+		return nil, tooLarge
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return nil, &statusError{http.StatusRequestEntityTooLarge, lan.Invalid,
-			fmt.Sprintf("request body: larger than %d KiB", MaxBody>>10)}
+		return nil, tooLarge
 	}
 	if err != nil {
 		return nil, lan.Errorf(lan.Invalid, "request body: %w", err)
@@ -66,7 +73,17 @@ func decodeJoin(body []byte) (JoinRequest, error) {
 			return req, lan.Errorf(lan.Invalid, "ifname: %w", err)
 		}
 	}
-	return req, nil
+	// The rest as Join reads it, so that a malformed join never reaches the
+	// backend (whether the netns exists is Join's to say).
+	if req.Netns != "" {
+		if err := lan.ValidNetns(req.Netns); err != nil {
+			return req, err
+		}
+	}
+	if err := lan.ValidMAC(req.MAC); err != nil {
+		return req, err
+	}
+	return req, lan.ValidPorts(req.Ports)
 }
 
 // decodeStrict decodes exactly one JSON object into v: unknown fields and
@@ -87,7 +104,7 @@ func decodeStrict(body []byte, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return lan.Errorf(lan.Invalid, "request body: data after the JSON object (at byte %d)", dec.InputOffset())
 	}
-	return nil
+	return duplicateKeys(body)
 }
 
 // bodyError turns encoding/json's errors into sentences.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"nodenet/lan"
@@ -97,5 +98,27 @@ func roundTrip(t *testing.T, what string, body []byte, decode func([]byte) (any,
 	second, _ := json.Marshal(again)
 	if !bytes.Equal(first, second) {
 		t.Fatalf("%s %q: re-encoding changed it:\n%s\n%s", what, body, first, second)
+	}
+}
+
+// The same key in two objects is fine; twice in one object, in any case
+// encoding/json would match, is not.
+func TestDuplicateKeys(t *testing.T) {
+	for _, tt := range []struct{ body, want string }{
+		{`{"a":{"x":1},"b":{"x":1},"c":[{"x":1},{"x":[1,{"x":2}]}],"x":0}`, ""},
+		{`{"a":[],"b":{},"c":[[]],"d":"a"}`, ""},
+		{`{"a":1,"a":2}`, `key "a" given twice`},
+		{`{"name":1,"Name":2}`, `key "Name" given twice`},
+		{`{"k":1,"\u212a":2}`, "key \"\u212a\" given twice"}, // Kelvin sign: encoding/json matches it with k
+		{`{"a":[{"x":1,"y":{"z":1,"z":2}}]}`, `key "z" given twice`},
+		{`{"a":{"b":1},"a":{"b":1}}`, `key "a" given twice`},
+	} {
+		got := ""
+		if err := duplicateKeys([]byte(tt.body)); err != nil {
+			got = err.Error()
+		}
+		if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+			t.Errorf("%s: got %q, want %q", tt.body, got, tt.want)
+		}
 	}
 }

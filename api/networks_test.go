@@ -148,14 +148,30 @@ func TestBadRequests(t *testing.T) {
 		{"GET", "/v1/networks/UPPER", "", 400, `network name "UPPER": want 1-32 of a-z, 0-9 and -, starting with a letter`},
 		{"DELETE", "/v1/networks/" + strings.Repeat("a", 33), "", 400, `network name "` + strings.Repeat("a", 33) + `": want 1-32 of a-z, 0-9 and -, starting with a letter`},
 		{"GET", "/v1/networks/1lan", "", 400, `network name "1lan": want 1-32 of a-z, 0-9 and -, starting with a letter`},
-		{"GET", "/v1/networks/lan1/members/a%2Fb", "", 400, `interface name "a/b": no '/', ':', spaces or non-ASCII`},
+		{"GET", "/v1/networks/lan1/members/a%2Fb", "", 400, `interface name "a/b": no '/', ':', '%', spaces or non-ASCII`},
 		{"DELETE", "/v1/networks/lan1/members/" + strings.Repeat("n", 16), "", 400, `interface name "nnnnnnnnnnnnnnnn": want 1-15 bytes`},
-		{"GET", "/v1/networks/lan1/members/a%20b", "", 400, `interface name "a b": no '/', ':', spaces or non-ASCII`},
+		{"GET", "/v1/networks/lan1/members/a%20b", "", 400, `interface name "a b": no '/', ':', '%', spaces or non-ASCII`},
 		{"POST", "/v1/networks/BAD/members", `{}`, 400, `network name "BAD": want 1-32 of a-z, 0-9 and -, starting with a letter`},
-		{"POST", "/v1/networks/lan1/members", `{"nic":"a:b"}`, 400, `nic: interface name "a:b": no '/', ':', spaces or non-ASCII`},
+		{"POST", "/v1/networks/lan1/members", `{"nic":"a:b"}`, 400, `nic: interface name "a:b": no '/', ':', '%', spaces or non-ASCII`},
 		{"POST", "/v1/networks/lan1/members", `{"ifname":"..","kind":"tap"}`, 400, `ifname: interface name "..": want 1-15 bytes`},
 		{"POST", "/v1/networks/lan1/members", `{"ports":{"80":"eighty"}}`, 400, `request body: field ports: want uint32, not string`},
 		{"POST", "/v1/networks/lan1/members", `{"ports":{"80":-1}}`, 400, `request body: field ports: want uint32, not number -1`},
+		// Hostile input: what encoding/json alone would take.
+		{"POST", "/v1/networks", `{"name":"lan1","name":"lan2","type":"bridge"}`, 400, `request body: key "name" given twice (keys match regardless of case)`},
+		{"POST", "/v1/networks", `{"name":"lan1","NAME":"lan2","type":"bridge"}`, 400, `request body: key "NAME" given twice (keys match regardless of case)`},
+		{"POST", "/v1/networks", `{"name":"lan1","type":"bridge","network":{"dns":[{"a":1,"a":2}]}}`, 400, `request body: field network.dns: want string, not object`},
+		{"POST", "/v1/networks", `{"name":"lan1","type":"vxlan","vxlan":{"vni":1,"VNI":2}}`, 400, `request body: key "VNI" given twice (keys match regardless of case)`},
+		{"POST", "/v1/networks/lan1/members", `{"ports":{"80":80,"80":81}}`, 400, `request body: key "80" given twice (keys match regardless of case)`},
+		{"POST", "/v1/networks/lan1/members", `{"ports":{"80":80,"80/tcp":81}}`, 400, `port forwards "80" and "80/tcp" both name host port 80/tcp`},
+		{"POST", "/v1/networks/lan1/members", `{"ports":{"80/sctp":80}}`, 400, `port forward "80/sctp": protocol "sctp": want tcp or udp: invalid`},
+		{"POST", "/v1/networks/lan1/members", `{"netns":"/run/netns/../../etc/shadow"}`, 400, `netns "/run/netns/../../etc/shadow": want NAME, /run/netns/NAME or /proc/PID/ns/net`},
+		{"POST", "/v1/networks/lan1/members", `{"netns":"/proc/self/ns/net"}`, 400, `netns "/proc/self/ns/net": want NAME, /run/netns/NAME or /proc/PID/ns/net`},
+		{"POST", "/v1/networks/lan1/members", `{"mac":"00:00:00:00:00:00"}`, 400, `mac "00:00:00:00:00:00": want a unicast Ethernet address such as 02:00:00:00:00:01`},
+		{"POST", "/v1/networks/lan1/members", `{"ifname":"eth%d"}`, 400, `ifname: interface name "eth%d": no '/', ':', '%', spaces or non-ASCII`},
+		// Paths the mux would redirect (keeping the method) to another object.
+		{"DELETE", "/v1/networks/lan1/members/../../lan2", "", 400, `path "/v1/networks/lan1/members/../../lan2": not in canonical form (no empty, . or .. segments): ask for "/v1/networks/lan2"`},
+		{"GET", "//v1/networks", "", 400, `path "//v1/networks": not in canonical form (no empty, . or .. segments): ask for "/v1/networks"`},
+		{"GET", "/v1/networks/./lan1", "", 400, `path "/v1/networks/./lan1": not in canonical form (no empty, . or .. segments): ask for "/v1/networks/lan1"`},
 	} {
 		w := request(t, s, tt.method, tt.path, tt.body)
 		want, _ := json.Marshal(Error{Message: tt.want, Code: "invalid"})

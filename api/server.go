@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -78,6 +79,7 @@ func (s *Server) Listen() error {
 		Handler:           s.handler(),
 		ConnContext:       s.connContext,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    MaxHeader,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      OpTimeout + 10*time.Second, // the backend's own timeout answers first
 		IdleTimeout:       2 * time.Minute,
@@ -137,7 +139,43 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, Error{Message: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), Code: string(lan.NotFound)})
 	})
-	return s.checkPeer(mux)
+	return s.checkPeer(canonical(mux))
+}
+
+// MaxHeader bounds a request's header: the API's requests carry a few
+// short lines. net/http answers a larger one itself (431, plain text).
+const MaxHeader = 16 << 10
+
+// canonical refuses a path the mux would clean and redirect: it answers
+// such a path with a redirect that keeps the method, so a client that
+// follows it would DELETE what "/v1/networks/a/members/../../b" cleans
+// to, which is not the path it sent. The mux compares the escaped path.
+func canonical(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		if !strings.HasPrefix(p, "/") { // CONNECT's host:port, OPTIONS *
+			writeJSON(w, http.StatusBadRequest, Error{
+				Message: fmt.Sprintf("request target %q: want a path such as /v1/networks", r.RequestURI),
+				Code:    string(lan.Invalid)})
+			return
+		}
+		if clean := cleanPath(p); clean != p {
+			writeJSON(w, http.StatusBadRequest, Error{
+				Message: fmt.Sprintf("path %q: not in canonical form (no empty, . or .. segments): ask for %q", p, clean),
+				Code:    string(lan.Invalid)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is the mux's: path.Clean, keeping a trailing slash.
+func cleanPath(p string) string {
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // methods dispatches on the method, answering 405 in JSON (the mux's own

@@ -1,13 +1,20 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"nodenet/api/apitest"
 
 	"nodenet/boot"
 	"nodenet/lan"
@@ -69,5 +76,60 @@ func TestListenReplacesStaleSocketOnly(t *testing.T) {
 	}
 	if _, err := NewClient(socket).Status(context.Background()); err != nil {
 		t.Fatalf("first server lost its socket: %v", err)
+	}
+}
+
+// rawRequest writes req as it is on a fresh connection to socket and
+// reads one response.
+func rawRequest(t *testing.T, socket, req string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	go io.WriteString(c, req) // the server may answer before it read everything
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%.60q: %v", req, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// Limits net/http enforces before the handler runs, and the ones the
+// handler adds: a body announced too large is refused at once, without
+// waiting for bytes that never come.
+func TestRequestLimits(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "nodenet.sock")
+	rec := &recorder{}
+	s := &Server{Socket: socket, LANs: &apitest.Backend{Hook: rec.hook}}
+	serve(t, s)
+	start := time.Now()
+	resp, body := rawRequest(t, socket, "POST /v1/networks HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n{")
+	if resp.StatusCode != 413 || !strings.Contains(body, "request body: larger than 64 KiB") || time.Since(start) > 2*time.Second {
+		t.Errorf("announced 1 GiB: %d %s after %v", resp.StatusCode, body, time.Since(start))
+	}
+	chunked := "POST /v1/networks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for range 20 {
+		chunked += fmt.Sprintf("%x\r\n%s\r\n", 4096, strings.Repeat("a", 4096))
+	}
+	resp, body = rawRequest(t, socket, chunked+"0\r\n\r\n")
+	if resp.StatusCode != 413 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("80 KiB chunked: %d %s", resp.StatusCode, body)
+	}
+	resp, body = rawRequest(t, socket, "GET /v1/networks HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("a", MaxHeader+8192)+"\r\n\r\n")
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("header over %d bytes: %d %s", MaxHeader, resp.StatusCode, body)
+	}
+	// The mux would answer 307 to /v1/networks/lan2 with the method kept.
+	resp, body = rawRequest(t, socket, "DELETE /v1/networks/lan1/members/../../lan2 HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 400 || resp.Header.Get("Location") != "" || !strings.Contains(body, "not in canonical form") {
+		t.Errorf("DELETE with ..: %d Location %q %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if len(rec.ops) != 0 {
+		t.Errorf("the backend was called: %v", rec.ops)
 	}
 }
