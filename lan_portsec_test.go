@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,58 @@ func TestPortSecurity(t *testing.T) {
 	}
 	if dump := ps.dump(); strings.Contains(dump, "cookie=0x6e6e") {
 		t.Errorf("flows left after both members left:\n%s", dump)
+	}
+}
+
+// vlan and vxlan LANs join members the way bridge LANs do, and get the
+// same rules: on the trunk bridge for a vlan LAN, on the LAN's bridge for
+// a vxlan LAN, and the MAC alone on a LAN without addresses.
+func TestPortSecurityVLANAndVXLAN(t *testing.T) {
+	testenv.Require(t, "ovs-ofctl")
+	node := startLANNode(t)
+	ctx := context.Background()
+	peer := testenv.NewNetns(t)
+	testenv.Veth(t, node.ns, "t1", peer, "t2")
+	testenv.LinkUp(t, node.ns, "t1")
+	for _, c := range []struct {
+		name string
+		typ  lan.NetworkType
+		s    lan.Settings
+	}{
+		{"v10", lan.VLan, lan.Settings{Network: lan.IPSettings{CIDR: "10.92.0.0/24", Gateway: "10.92.0.1"},
+			VLan: &lan.VLanSettings{ID: 10, Parent: "t1"}}},
+		{"vx", lan.VXLan, lan.Settings{Network: lan.IPSettings{CIDR: "10.93.0.0/24", Gateway: "10.93.0.1"},
+			VXLan: &lan.VXLanSettings{VNI: 100, Remotes: []string{"10.100.0.2"}}}},
+		{"vy", lan.VXLan, lan.Settings{VXLan: &lan.VXLanSettings{VNI: 101, Remotes: []string{"10.100.0.2"}}}},
+	} {
+		if err := node.c.Create(ctx, c.name, c.typ, c.s); err != nil {
+			t.Fatalf("create %s: %v", c.name, err)
+		}
+	}
+	v10 := &portsecLAN{t: t, node: node, br: links.Name("nnk", "t1")}
+	vx := &portsecLAN{t: t, node: node, br: links.Name("nnb", "vx")}
+	vy := &portsecLAN{t: t, node: node, br: links.Name("nnb", "vy")}
+	a, b, c := testenv.NewNetns(t), testenv.NewNetns(t), testenv.NewNetns(t)
+	ma, mb, mc := node.join(t, "v10", "a", a), node.join(t, "vx", "b", b), node.join(t, "vy", "c", c)
+	v10.checkFlows(ma)
+	vx.checkFlows(mb)
+	ping(t, a, "10.92.0.1")
+	ping(t, b, "10.93.0.1")
+	flows, _ := vy.memberFlows(mc)
+	want := "priority=100,in_port=" + vy.ofport(mc) + ",dl_src=" + mc.MAC + " actions=NORMAL"
+	if len(flows) != 2 || !slices.Contains(flows, want) {
+		t.Errorf("member without an address: flows %q, want the drop and %q", flows, want)
+	}
+	for _, l := range []struct {
+		net, nic string
+		ps       *portsecLAN
+	}{{"v10", "a", v10}, {"vx", "b", vx}, {"vy", "c", vy}} {
+		if err := node.c.Leave(ctx, l.net, l.nic); err != nil {
+			t.Fatal(err)
+		}
+		if dump := l.ps.dump(); strings.Contains(dump, "cookie=0x6e6e") {
+			t.Errorf("%s: flows left after its member left:\n%s", l.net, dump)
+		}
 	}
 }
 
