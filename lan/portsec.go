@@ -128,6 +128,10 @@ func (m *Manager) securePort(ctx context.Context, bridge string, n *network, mem
 	if err := k.add(ctx, r, mode); err != nil {
 		return fmt.Errorf("port security on %s (bridge %s): %w", r.port, bridge, err)
 	}
+	if mode == freshPort {
+		m.Log.Debug("port secured", "network", n.settings.Name, "member", mem.Name, "bridge", bridge,
+			"port", r.port, "cookie", fmt.Sprintf("%#x", r.cookie), "ip", r.ip)
+	}
 	return nil
 }
 

@@ -91,6 +91,21 @@ func TestAgainstOVS(t *testing.T) {
 		t.Errorf("after delete by cookie:\n%s", dump)
 	}
 
+	// A bridge limited to OpenFlow 1.0 is refused with a sentence that
+	// names the column to change.
+	o.Vsctl(t, "add-br", "br1", "--", "set", "Bridge", "br1", "datapath_type=netdev", "protocols=OpenFlow10")
+	testenv.Eventually(t, 5*time.Second, "br1's management socket refusing 1.3", func() error {
+		c1, err := openflow.Dial(ctx, filepath.Join(o.Dir, "br1.mgmt"))
+		if err == nil {
+			c1.Close()
+			return errors.New("negotiated OpenFlow 1.3 with a bridge allowing OpenFlow10 only")
+		}
+		if !strings.Contains(err.Error(), "protocols column must allow OpenFlow13") {
+			return err
+		}
+		return nil
+	})
+
 	o.KillVswitchd()
 	select {
 	case <-c.Done():
