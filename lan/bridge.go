@@ -137,8 +137,8 @@ func (d *bridgeDriver) join(ctx context.Context, n *network, m *Member, plan joi
 		// Pinned to its MAC and IP before its link comes up (portsec.go).
 		if err = d.m.securePort(ctx, d.memberBridge(n), n, *m, freshPort); err != nil {
 			undo := context.WithoutCancel(ctx)
-			d.m.releasePort(undo, d.memberBridge(n), n, *m, true)
 			d.m.OVS.DeletePort(undo, m.HostIfname, owner(n))
+			d.m.releasePort(undo, d.memberBridge(n), n, *m)
 		}
 	}
 	if err == nil && m.Kind != "tap" { // a tap comes up when its VM opens it
@@ -199,12 +199,11 @@ func userspaceHygiene(ns netns.NsHandle, host, peer string) error {
 }
 
 func (d *bridgeDriver) leave(ctx context.Context, n *network, m Member) error {
-	if err := d.m.releasePort(ctx, d.memberBridge(n), n, m, false); err != nil {
-		return Errorf(Internal, "leave %s/%s: %w", n.settings.Name, m.Name, err)
-	}
 	if err := d.m.OVS.DeletePort(ctx, m.HostIfname, owner(n)); err != nil {
 		return Errorf(Internal, "leave %s/%s: OVS port %s: %w", n.settings.Name, m.Name, m.HostIfname, err)
 	}
+	// The port first, so it never forwards without its rules.
+	d.m.releasePort(ctx, d.memberBridge(n), n, m)
 	if err := links.DeleteLink(m.HostIfname); err != nil {
 		return Errorf(Internal, "leave %s/%s: %w", n.settings.Name, m.Name, err)
 	}

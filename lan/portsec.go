@@ -135,19 +135,19 @@ func (m *Manager) securePort(ctx context.Context, bridge string, n *network, mem
 	return nil
 }
 
-// releasePort removes a member's flows. When that fails the rule stays
-// with the keeper (the member stays too: Leave fails), unless forget: a
-// Join undoing itself, whose port goes anyway.
-func (m *Manager) releasePort(ctx context.Context, bridge string, n *network, mem Member, forget bool) error {
+// releasePort forgets a member's rule and deletes its flows, once its
+// port is gone. A failure is only logged: flows on a port number no port
+// has match nothing, and a Join that gets the number clears them first.
+func (m *Manager) releasePort(ctx context.Context, bridge string, n *network, mem Member) {
 	ctx, cancel := context.WithTimeout(ctx, portsecTimeout)
 	defer cancel()
 	r := portRule{cookie: memberCookie(n.settings.Name, mem.Name), port: mem.HostIfname}
 	k := m.portsec.acquire(m, bridge)
 	defer m.portsec.release(k)
-	if err := k.remove(ctx, r, forget); err != nil {
-		return fmt.Errorf("port security on %s (bridge %s): remove flows: %w", r.port, bridge, err)
+	if err := k.remove(ctx, r); err != nil {
+		m.Log.Warn("port security: flows of a member that left not deleted", "network", n.settings.Name,
+			"member", mem.Name, "bridge", bridge, "cookie", fmt.Sprintf("%#x", r.cookie), "err", err)
 	}
-	return nil
 }
 
 // mgmtSocket is the bridge's OpenFlow management socket, which

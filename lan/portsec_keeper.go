@@ -179,22 +179,14 @@ func (k *flowKeeper) add(ctx context.Context, r portRule, mode installMode) erro
 	return k.apply(ctx, mods)
 }
 
-// remove unregisters r and deletes its flows; if that fails, r is kept
-// unless forget.
-func (k *flowKeeper) remove(ctx context.Context, r portRule, forget bool) error {
+// remove unregisters r and deletes its flows.
+func (k *flowKeeper) remove(ctx context.Context, r portRule) error {
 	k.opMu.Lock()
 	defer k.opMu.Unlock()
 	k.mu.Lock()
-	old, had := k.rules[r.cookie]
 	delete(k.rules, r.cookie)
 	k.mu.Unlock()
-	err := k.apply(ctx, []openflow.FlowMod{r.deleteFlows()})
-	if err != nil && had && !forget {
-		k.mu.Lock()
-		k.rules[r.cookie] = old
-		k.mu.Unlock()
-	}
-	return err
+	return k.apply(ctx, []openflow.FlowMod{r.deleteFlows()})
 }
 
 // apply sends mods on the current session, waiting for one if need be; a
