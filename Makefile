@@ -71,6 +71,13 @@ unit:
 test: deps build vet image
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs the namespace tests and needs root (make unit does not)" >&2; exit 1; }
 	NODENET_INTEGRATION=1 $(GO) test -count=1 -timeout 30m ./...
+	GO=$(GO) scripts/fuzz.sh 8s
+
+# Every fuzz target for FUZZTIME each (scripts/fuzz.sh; FUZZJOBS at a time).
+.PHONY: fuzz
+FUZZTIME ?= 2m
+fuzz:
+	GO=$(GO) scripts/fuzz.sh $(FUZZTIME)
 
 # The QEMU tests alone (qemu-tests/README in the top README); console logs
 # are kept in qemu-tests/out/.
