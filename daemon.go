@@ -136,7 +136,7 @@ func runDaemon(args []string, socket string, stderr io.Writer) error {
 	// Uplinks never wait for OVS: both start now, side by side.
 	ovs.run(ctx)
 	lans := &lanService{stateDir: f.stateDir, leaseTime: cfg.LANLease, firewall: firewall, ovs: ovs,
-		uplinks: uplinks, srv: srv, log: log, zerotierHome: f.zerotierHome, heldAtStart: lan.HeldNICs(f.stateDir)}
+		uplinks: uplinks, srv: srv, log: log, zerotierHome: f.zerotierHome, ovsRunDir: f.ovsDir, heldAtStart: lan.HeldNICs(f.stateDir)}
 	uplinks.Held = lans.holds
 	trunks := lan.TrunkPorts(f.stateDir)
 	uplinks.CarriedBy = func(nic string) string { return trunks[nic] }

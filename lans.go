@@ -26,6 +26,9 @@ type lanService struct {
 	log       *slog.Logger
 	// zerotierHome is --zerotier-home, where zerotier networks find the service.
 	zerotierHome string
+	// ovsRunDir is --ovs-dir: where a supervised ovs-vswitchd makes the
+	// bridges' management sockets ("" lets lan find them by the OVSDB socket).
+	ovsRunDir string
 
 	heldAtStart map[string]bool // passthrough NICs in the state store
 	mgr         atomic.Pointer[lan.Manager]
@@ -53,6 +56,7 @@ func (s *lanService) run(ctx context.Context) {
 		UncarryUplink:  s.uplinks.Uncarry,
 		Resolvers:      s.uplinks.Resolvers,
 		ZerotierHome:   s.zerotierHome,
+		OVSRunDir:      s.ovsRunDir,
 	}
 	if err := mgr.Start(ctx); err != nil {
 		s.log.Error("LAN reconcile", "err", err)
