@@ -82,21 +82,36 @@ func TestLANDHCPReservedAndDynamic(t *testing.T) {
 	if got := udhcpc(t, a, script); got != ma.IP {
 		t.Fatalf("udhcpc in member a got %q, want its reservation %s", got, ma.IP)
 	}
-	// A client with a MAC of its own (a VM's NIC) gets a dynamic lease,
-	// never a member's reservation; after a restart the same MAC gets the
-	// same address.
-	b.Run(t, "ip", "link", "set", "eth0", "address", "02:00:00:86:00:01")
-	dyn := udhcpc(t, b, script)
+	// A client with a MAC of its own (a machine on a segment plugged into
+	// the LAN) gets a dynamic lease, never a member's reservation; after a
+	// restart the same MAC gets the same address.
+	c := foreignClient(t, node, "fc0")
+	c.Run(t, "ip", "link", "set", "eth0", "address", "02:00:00:86:00:01")
+	dyn := udhcpc(t, c, script)
 	if !strings.HasPrefix(dyn, "10.86.0.") || dyn == "10.86.0.2" || dyn == "10.86.0.3" || dyn == "10.86.0.1" {
 		t.Fatalf("dynamic lease %q", dyn)
 	}
 	node.d.Restart(t)
 	node.waitLANs(t)
-	if again := udhcpc(t, b, script); again != dyn {
+	if again := udhcpc(t, c, script); again != dyn {
 		t.Errorf("after a daemon restart the same MAC got %q, want %s", again, dyn)
 	}
 	ping(t, a, dyn)
-	ping(t, b, "10.86.0.1")
+	ping(t, c, "10.86.0.1")
+}
+
+// foreignClient plugs a new netns into the LAN's bridge through a veth
+// nodenet does not own, as a physical segment added to the bridge would
+// be: port security binds members' ports to their MAC and address, so a
+// client that picks its own MAC lives on such a port.
+func foreignClient(t *testing.T, node *lanNode, port string) *testenv.Netns {
+	t.Helper()
+	ns := testenv.NewNetns(t)
+	testenv.Veth(t, node.ns, port, ns, "eth0")
+	testenv.LinkUp(t, node.ns, port)
+	testenv.LinkUp(t, ns, "eth0")
+	node.vsctl(t, "add-port", node.vsctl(t, "list-br"), port)
+	return ns
 }
 
 // A client that renews and releases: busybox udhcpc in the foreground,
@@ -126,10 +141,11 @@ func TestLANDHCPExhaustion(t *testing.T) {
 	script := writeScript(t, udhcpcScript)
 	a := testenv.NewNetns(t)
 	node.join(t, "dl", "a", a) // .2 reserved
+	c := foreignClient(t, node, "fc0")
 	var got []string
 	for i := 1; i <= 5; i++ {
-		a.Run(t, "ip", "link", "set", "eth0", "address", fmt.Sprintf("02:00:00:88:00:%02x", i))
-		got = append(got, udhcpc(t, a, script))
+		c.Run(t, "ip", "link", "set", "eth0", "address", fmt.Sprintf("02:00:00:88:00:%02x", i))
+		got = append(got, udhcpc(t, c, script))
 	}
 	for i, ip := range got[:4] {
 		if !strings.HasPrefix(ip, "10.88.0.") || ip == "10.88.0.2" {
