@@ -2,9 +2,11 @@ package lan
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"nodenet/dhcpd"
@@ -47,6 +49,9 @@ func (m *Manager) startServices(n *network, device string) error {
 	if err := svc.dhcp.Load(); err != nil {
 		return Errorf(Internal, "network %s: DHCP leases: %w", st.Name, err)
 	}
+	if err := svc.dropStaleReservations(n.members); err != nil {
+		return Errorf(Internal, "network %s: %w", st.Name, err)
+	}
 	for _, mem := range n.members {
 		if err := svc.add(mem); err != nil {
 			return err
@@ -71,6 +76,30 @@ func (n *network) stopServices() {
 	n.svc.dns.Close()
 	n.svc.dhcp.Close()
 	n.svc = nil
+}
+
+// dropStaleReservations removes reservations no member holds. The state
+// store is the truth about members: a crash between a Join's reservation
+// and its member record, or between a Leave's record removal and its
+// unreservation, leaves a reservation nobody owns, which would keep its
+// address from the next member that is given it.
+func (s *services) dropStaleReservations(members map[string]Member) error {
+	for _, l := range s.dhcp.Leases() {
+		if !l.Reserved {
+			continue
+		}
+		if m, ok := members[l.Member]; ok && strings.EqualFold(m.MAC, l.MAC) {
+			continue
+		}
+		mac, err := net.ParseMAC(l.MAC)
+		if err != nil {
+			continue
+		}
+		if err := s.dhcp.Unreserve(mac); err != nil {
+			return fmt.Errorf("stale reservation of %s for %q: %w", l.IP, l.Member, err)
+		}
+	}
+	return nil
 }
 
 // add reserves a member's address for its MAC and gives it its name.

@@ -37,17 +37,19 @@ func (s store) removeMember(network, nic string) error {
 	return fsutil.RemoveDurable(s.memberPath(network, nic))
 }
 
-// removeNetwork deletes a network without members: its file, then its
-// directories, the top one last.
+// removeNetwork deletes a network without members. network.json goes
+// first: without it the network does not exist (see loadNetwork), whatever
+// a crash leaves of the rest. Then the whole directory, which may hold
+// temporary files of writes a crash cut short.
 func (s store) removeNetwork(name string) error {
 	dir := s.networkDir(name)
-	for _, p := range []string{filepath.Join(dir, "network.json"), filepath.Join(dir, leaseFileName), filepath.Join(dir, "lent.json"),
-		filepath.Join(dir, "members"), dir} {
-		if err := fsutil.RemoveDurable(p); err != nil {
-			return err
-		}
+	if err := fsutil.RemoveDurable(filepath.Join(dir, "network.json")); err != nil {
+		return err
 	}
-	return nil
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return fsutil.RemoveDurable(dir) // syncs the parent
 }
 
 // HeldNICs names the NICs that passthrough networks in the state under
