@@ -190,9 +190,9 @@ func TestAPIHostile(t *testing.T) {
 	} {
 		add("cidr "+c.cidr, "POST", nets, `{"name":"x","type":"bridge","network":{"cidr":"`+c.cidr+`"}}`, 400, "invalid", `cidr "`+c.cidr+`"`)
 	}
-	// Not here: an ifname that exists in the member's netns already ("lo",
-	// or another member's eth0) is refused by the kernel half-way through
-	// Join, which lan/bridge.go answers as a 500 (it changes nothing).
+	// An ifname the member's netns already has: its lo, member a's eth0.
+	add("ifname lo taken", "POST", members, join(`"ifname":"lo"`), 409, "conflict", `interface "lo" already exists`)
+	add("ifname eth0 taken", "POST", members, join(`"ifname":"eth0"`), 409, "conflict", `interface "eth0" already exists`)
 
 	for _, c := range cases {
 		start := time.Now()

@@ -126,6 +126,11 @@ func (d *bridgeDriver) join(ctx context.Context, n *network, m *Member, plan joi
 		mac = links.MAC(n.settings.Name, m.Name)
 	}
 	m.MAC = mac.String()
+	if m.Kind != "tap" {
+		if err := ifnameFree(plan.netnsPath, plan.Ifname); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	if err := d.makeLink(n, m, plan, mac); err != nil {
 		links.DeleteLink(m.HostIfname)
@@ -156,6 +161,21 @@ func (d *bridgeDriver) join(ctx context.Context, n *network, m *Member, plan joi
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// ifnameFree: the member's interface name must not be taken in its netns
+// (its lo, another member's eth0): that is the caller's conflict, not an
+// internal error from the kernel's EEXIST.
+func ifnameFree(netnsPath, ifname string) error {
+	ns, _, err := links.OpenNetns(netnsPath)
+	if err != nil {
+		return Errorf(Invalid, "%v", err)
+	}
+	defer ns.Close()
+	if _, err := links.LinkInNS(ns, ifname); err == nil {
+		return Errorf(Conflict, "interface %q already exists in netns %s", ifname, netnsPath)
+	}
+	return nil
+}
 
 // makeLink creates the member's interface and configures it.
 func (d *bridgeDriver) makeLink(n *network, m *Member, plan joinPlan, mac net.HardwareAddr) error {
@@ -217,7 +237,7 @@ func checkNetns(spec string) (string, error) {
 		return "", Errorf(NotFound, "netns %q does not exist", spec)
 	}
 	if err != nil {
-		return "", Errorf(Invalid, "netns %q: %v", spec, err)
+		return "", Errorf(Invalid, "%v", err) // it names the netns
 	}
 	defer ns.Close()
 	// A member in the node's own netns would put the LAN's address and
