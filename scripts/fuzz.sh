@@ -72,6 +72,15 @@ run_target() {
 	local i=$1 pkg=$2 name=$3 rc=0 execs
 	"$GO" test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" \
 		-parallel "$workers" -timeout "$timeout" "$pkg" >"$logs/$i.log" 2>&1 || rc=$?
+	# Go 1.26's fuzz coordinator can report its own -fuzztime deadline as
+	# a failure, "context deadline exceeded" with no input written
+	# (go.dev/issue/75804, fixed in Go 1.27): not a finding. A real crash
+	# always writes its input.
+	if [ "$rc" != 0 ] && ! grep -q 'Failing input written to' "$logs/$i.log" &&
+		grep -A1 -- "--- FAIL: $name " "$logs/$i.log" | grep -q '^    context deadline exceeded$'; then
+		rc=0
+		echo "$name: go's deadline race at the end (go.dev/issue/75804), no failing input: passed" >>"$logs/$i.log"
+	fi
 	echo "$rc" >"$logs/$i.rc"
 	# The last "fuzz: elapsed: 8s, execs: 172237 (...)" line is the final
 	# count; a target that fails at once has none.
