@@ -15,14 +15,23 @@ import (
 // MaxBody bounds a request body: settings and join requests are small.
 const MaxBody = 64 << 10
 
+// drainBody: a body announced over MaxBody but no larger than this is read
+// and dropped before the 413, as net/http drains what a handler left.
+const drainBody = 256 << 10
+
 // readBody reads at most MaxBody bytes; a larger body is a 413. A body
-// announced larger is refused before any of it is read, so a client that
-// claims a gigabyte and sends a few bytes does not hold the request open
-// until the read timeout.
+// announced over drainBody is refused before any of it is read, so a
+// client that claims a gigabyte and sends a few bytes does not hold the
+// request open until the read timeout.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	tooLarge := &statusError{http.StatusRequestEntityTooLarge, lan.Invalid,
 		fmt.Sprintf("request body: larger than %d KiB", MaxBody>>10)}
 	if r.ContentLength > MaxBody {
+		if r.ContentLength <= drainBody {
+			// Read it first: a client still writing the body when the
+			// connection closes sees a broken pipe, not the answer.
+			io.Copy(io.Discard, io.LimitReader(r.Body, r.ContentLength))
+		}
 		return nil, tooLarge
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
