@@ -175,6 +175,13 @@ func tcpAcross(t *testing.T, server, client *testenv.Netns, addr string) {
 		t.Fatal(err)
 	}
 	defer l.Process.Kill()
+	// busybox nc may exit 0 on a refused connect: wait for the listener.
+	testenv.Eventually(t, 5*time.Second, "listener on 7777", func() error {
+		if out, _ := server.Output("ss", "-Hltn", "sport = :7777"); !strings.Contains(out, "7777") {
+			return fmt.Errorf("not listening yet")
+		}
+		return nil
+	})
 	testenv.Eventually(t, 10*time.Second, "TCP across the LAN", func() error {
 		c := client.Command("busybox", "sh", "-c", "echo hello-lan | busybox nc -w 2 "+addr+" 7777")
 		if b, err := c.CombinedOutput(); err != nil {
