@@ -77,6 +77,12 @@ func ParseForward(key string, memberPort uint32) (Forward, error) {
 			return bad("IPv6 host addresses cannot reach an IPv4 member")
 		}
 		f.HostIP, f.HostPort = ap.Addr().Unmap(), ap.Port()
+		switch {
+		case f.HostIP.IsUnspecified():
+			return bad("host address 0.0.0.0: leave it out to forward on every address")
+		case f.HostIP.IsMulticast() || f.HostIP == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+			return bad(fmt.Sprintf("host address %s: not a unicast address", f.HostIP))
+		}
 		return f, nil
 	}
 	port, err := strconv.ParseUint(host, 10, 16)
