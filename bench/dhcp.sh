@@ -51,22 +51,9 @@ done
 [[ " $SERVERS " != *" nodenet "* ]] || command -v curl >/dev/null || die "curl missing: run make deps"
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 
-mkdir -p bench/out
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-report="bench/out/dhcp-$stamp.txt"
-results="bench/out/dhcp-$stamp.jsonl"
-logs_keep="bench/out/dhcp-$stamp.logs"
-tmp=$(mktemp -d /tmp/nnb-dhcp.XXXXXX)
-: >"$results"
-ok=0
-nss=()
-
-exec 3>&1 4>&2
-exec > >(tee "$report") 2>&1
-tee_pid=$!
-
-root_links_before=$(ip -o link)
 . scripts/netns.sh
+bench_start dhcp nnb-dhcp
+: >"$results"
 
 
 cleanup() {
@@ -84,12 +71,7 @@ cleanup() {
 		done
 	done
 	echo "logs: $logs_keep/; results: $results; report: $report"
-	rm -rf "$tmp"
-	echo "total run time: ${SECONDS} s"
-	[ "$rc" = 0 ] && [ "$ok" = 1 ] && echo "bench: OK" || echo "bench: FAILED (exit $rc)" >&2
-	exec 1>&3 2>&4
-	wait "$tee_pid" 2>/dev/null
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

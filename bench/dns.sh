@@ -56,22 +56,9 @@ for tool in ip unshare ovsdb-tool ovsdb-server ovs-vswitchd dnsmasq dnsperf dig;
 	command -v "$tool" >/dev/null || die "$tool missing: run make deps"
 done
 
-mkdir -p bench/out
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-report="bench/out/dns-$stamp.txt"
-results="bench/out/dns-$stamp.tsv"
-logs_keep="bench/out/dns-$stamp.logs"
-tmp=$(mktemp -d /tmp/nnb-dns.XXXXXX)
-printf 'server\tfile\tqps\tcompleted\tlost\tnoerror_pct\tserver_cpu_s\tovs_cpu_s\n' >"$results"
-ok=0
-nss=()
-
-exec 3>&1 4>&2
-exec > >(tee "$report") 2>&1
-tee_pid=$!
-
-root_links_before=$(ip -o link)
 . scripts/netns.sh
+bench_start dns nnb-dns tsv
+printf 'server\tfile\tqps\tcompleted\tlost\tnoerror_pct\tserver_cpu_s\tovs_cpu_s\n' >"$results"
 
 
 cleanup() {
@@ -89,12 +76,7 @@ cleanup() {
 		done
 	done
 	echo "logs and dnsperf output: $logs_keep/; results: $results; report: $report"
-	rm -rf "$tmp"
-	echo "total run time: ${SECONDS} s"
-	[ "$rc" = 0 ] && [ "$ok" = 1 ] && echo "bench: OK" || echo "bench: FAILED (exit $rc)" >&2
-	exec 1>&3 2>&4
-	wait "$tee_pid" 2>/dev/null
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -68,22 +68,9 @@ for tool in ip unshare ovsdb-tool ovsdb-server ovs-vswitchd nft conntrack ping i
 done
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 
-mkdir -p bench/out
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-report="bench/out/fw-$stamp.txt"
-results="bench/out/fw-$stamp.jsonl"
-logs_keep="bench/out/fw-$stamp.logs"
-tmp=$(mktemp -d /tmp/nnb-fw.XXXXXX)
-: >"$results"
-ok=0
-nss=()
-
-exec 3>&1 4>&2
-exec > >(trap '' INT TERM; exec tee "$report") 2>&1 # tee outlives a Ctrl-C: the checks still print
-tee_pid=$!
-
-root_links_before=$(ip -o link)
 . scripts/netns.sh
+bench_start fw nnb-fw
+: >"$results"
 
 cleanup() {
 	local rc=$?
@@ -98,12 +85,7 @@ cleanup() {
 		for f in "$d"*.log; do [ -e "$f" ] && cp "$f" "$logs_keep/$(basename "$d")-$(basename "$f")"; done
 	done
 	echo "logs: $logs_keep/; results: $results; report: $report"
-	rm -rf "$tmp"
-	echo "total run time: ${SECONDS} s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	[ "$rc" = 0 ] && [ "$ok" = 1 ] && echo "bench: OK" || echo "bench: FAILED (exit $rc)" >&2
-	exec 1>&3 2>&4
-	wait "$tee_pid" 2>/dev/null
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

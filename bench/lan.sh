@@ -33,22 +33,9 @@ for tool in ip unshare ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl; do
 done
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 
-mkdir -p bench/out
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-report="bench/out/lanjoin-$stamp.txt"
-results="bench/out/lanjoin-$stamp.jsonl"
-logs_keep="bench/out/lanjoin-$stamp.logs"
-tmp=$(mktemp -d /tmp/nnb-lan.XXXXXX)
-: >"$results"
-ok=0
-nss=()
-
-exec 3>&1 4>&2
-exec > >(tee "$report") 2>&1
-tee_pid=$!
-
-root_links_before=$(ip -o link)
 . scripts/netns.sh
+bench_start lanjoin nnb-lan
+: >"$results"
 
 
 cleanup() {
@@ -63,12 +50,7 @@ cleanup() {
 	mkdir -p "$logs_keep"
 	for d in "$tmp"/*/; do cp "$d"daemon.log "$logs_keep/$(basename "$d")-daemon.log" 2>/dev/null; done
 	echo "daemon logs: $logs_keep/; results: $results; report: $report"
-	rm -rf "$tmp"
-	echo "total run time: ${SECONDS} s"
-	[ "$rc" = 0 ] && [ "$ok" = 1 ] && echo "bench: OK" || echo "bench: FAILED (exit $rc)" >&2
-	exec 1>&3 2>&4
-	wait "$tee_pid" 2>/dev/null
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

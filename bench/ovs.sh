@@ -45,26 +45,13 @@ done
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 [ -x "$GO" ] || command -v "$GO" >/dev/null || die "go not found (set GO=)"
 
-mkdir -p bench/out
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-report="bench/out/ovsports-$stamp.txt"
-results="bench/out/ovsports-$stamp.jsonl"
+. scripts/netns.sh
+bench_start ovsports nnb-ovs
 results_standin="bench/out/ovsports-$stamp-standin.jsonl"
-logs_keep="bench/out/ovsports-$stamp.logs"
-tmp=$(mktemp -d /tmp/nnb-ovs.XXXXXX)
 mkdir -p "$tmp/logs"
 : >"$results"
 [ -z "$STANDIN_CLIENTS" ] || : >"$results_standin"
 ns= dir= db_pid= vs_pid= label= run_pid=
-ok=0
-
-exec 3>&1 4>&2
-exec > >(tee "$report") 2>&1
-tee_pid=$!
-
-root_links_before=$(ip -o link)
-
-. scripts/netns.sh
 
 # stop_ovs: stop this client's run and daemons, keep their logs, delete its namespace.
 stop_ovs() {
@@ -113,12 +100,7 @@ cleanup() {
 	echo "per-port results: $results"
 	[ -z "$STANDIN_CLIENTS" ] || echo "per-port results without ovs-vswitchd: $results_standin"
 	echo "report: $report"
-	rm -rf "$tmp"
-	echo "total run time: ${SECONDS} s"
-	[ "$rc" = 0 ] && [ "$ok" = 1 ] && echo "bench: OK" || echo "bench: FAILED (exit $rc)" >&2
-	exec 1>&3 2>&4
-	wait "$tee_pid" 2>/dev/null
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -37,20 +37,11 @@ done
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 [ -x "$GO" ] || command -v "$GO" >/dev/null || die "go not found (set GO=)"
 
-mkdir -p bench/out
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-report="bench/out/uplink-$stamp.txt"
-logs_keep="bench/out/uplink-$stamp.logs"
-tmp=$(mktemp -d /tmp/nnb.XXXXXX)
+. scripts/netns.sh
+bench_start uplink nnb
 case "$tmp" in /etc/* | /var/* | /run/*) die "temp dir $tmp lies under an overlaid dir" ;; esac
 mkdir -p "$tmp/logs" "$tmp/sandbox"
 dnsmasq_pid=
-ok=0
-
-# Everything printed from here on also goes to the report file.
-exec 3>&1 4>&2
-exec > >(tee "$report") 2>&1
-tee_pid=$!
 
 # What must be the same after the run.
 host_resolv_sum=$(sha256sum /etc/resolv.conf)
@@ -60,9 +51,6 @@ host_state() {
 	hostname
 }
 host_state_before=$(host_state)
-root_links_before=$(ip -o link)
-
-. scripts/netns.sh
 
 cleanup() {
 	local rc=$?
@@ -96,11 +84,7 @@ cleanup() {
 	cp -r "$tmp/logs/." "$logs_keep/" 2>/dev/null
 	echo "client and dnsmasq logs: $logs_keep/"
 	echo "report: $report"
-	rm -rf "$tmp"
-	[ "$rc" = 0 ] && [ "$ok" = 1 ] && echo "bench: OK" || echo "bench: FAILED (exit $rc)" >&2
-	exec 1>&3 2>&4
-	wait "$tee_pid" 2>/dev/null
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

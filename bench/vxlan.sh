@@ -94,24 +94,11 @@ if [[ " $IMPLS " == *" nodenet "* ]]; then
 	done
 fi
 
-mkdir -p bench/out
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-report="bench/out/vxlan-$stamp.txt"
-results="bench/out/vxlan-$stamp.jsonl"
-logs_keep="bench/out/vxlan-$stamp.logs"
-tmp=$(mktemp -d /tmp/nnb-vx.XXXXXX)
+. scripts/netns.sh
+bench_start vxlan nnb-vx
 mkdir -p "$tmp/json"
 : >"$results"
-ok=0
-nss=()
 servers=()
-
-exec 3>&1 4>&2
-exec > >(trap '' INT TERM; exec tee "$report") 2>&1 # tee outlives a Ctrl-C: the checks still print
-tee_pid=$!
-
-root_links_before=$(ip -o link)
-. scripts/netns.sh
 
 stop_servers() {
 	local p
@@ -135,12 +122,7 @@ cleanup() {
 		for f in "$d"*.log; do [ -e "$f" ] && cp "$f" "$logs_keep/$(basename "${d%/ovs/}")-$(basename "$f")"; done
 	done
 	echo "logs and iperf3 JSON: $logs_keep/; results: $results; report: $report"
-	rm -rf "$tmp"
-	echo "total run time: ${SECONDS} s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	[ "$rc" = 0 ] && [ "$ok" = 1 ] && echo "bench: OK" || echo "bench: FAILED (exit $rc)" >&2
-	exec 1>&3 2>&4
-	wait "$tee_pid" 2>/dev/null
-	exit "$rc"
+	bench_finish "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -73,3 +73,37 @@ start_nodenet() {
 	done
 	die "LANs not ready after 20 s"
 }
+
+# bench_start NAME TMPNAME [EXT]: a benchmark run's files, bench/out/
+# NAME-STAMP.txt (report), .EXT (results, default jsonl) and .logs
+# (logs_keep), and a fresh tmp dir /tmp/TMPNAME.*; from here on everything
+# printed also goes to the report (tee ignores Ctrl-C, so the checks after
+# one still reach it); the root namespace's links are kept to compare at
+# the end. Sets ok=0 and an empty nss for add_netns.
+bench_start() {
+	mkdir -p bench/out
+	stamp=$(date -u +%Y%m%dT%H%M%SZ)
+	report="bench/out/$1-$stamp.txt"
+	results="bench/out/$1-$stamp.${3:-jsonl}"
+	logs_keep="bench/out/$1-$stamp.logs"
+	tmp=$(mktemp -d "/tmp/$2.XXXXXX")
+	ok=0
+	nss=()
+	exec 3>&1 4>&2
+	exec > >(trap '' INT TERM; exec tee "$report") 2>&1
+	tee_pid=$!
+	root_links_before=$(ip -o link)
+}
+
+# bench_finish RC: removes tmp, prints the run time and the verdict (OK
+# needs RC 0 and ok=1), closes the report and exits with RC. The end of
+# each script's cleanup.
+bench_finish() {
+	local rc=$1
+	rm -rf "$tmp"
+	echo "total run time: ${SECONDS} s; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	if [ "$rc" = 0 ] && [ "$ok" = 1 ]; then echo "bench: OK"; else echo "bench: FAILED (exit $rc)" >&2; fi
+	exec 1>&3 2>&4
+	wait "$tee_pid" 2>/dev/null
+	exit "$rc"
+}
