@@ -251,6 +251,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case status == http.StatusServiceUnavailable:
 		// Expected while the daemon starts; clients retry.
 		s.log().Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	case lan.Unavailable(err):
+		// OVS's database is restarting: the client may retry.
+		status = http.StatusServiceUnavailable
+		s.log().Warn("request failed: OVS database unreachable", "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500:
 		s.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}

@@ -3,11 +3,13 @@ package api
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"nodenet/api/apitest"
+	"nodenet/ovsdb"
 
 	"nodenet/boot"
 	"nodenet/lan"
@@ -131,5 +134,17 @@ func TestRequestLimits(t *testing.T) {
 	}
 	if len(rec.ops) != 0 {
 		t.Errorf("the backend was called: %v", rec.ops)
+	}
+}
+
+// An error from an unreachable OVS database is a 503: the client may retry.
+func TestWriteErrorOVSDBUnavailable(t *testing.T) {
+	w := httptest.NewRecorder()
+	err := lan.Errorf(lan.Internal, "join lan1/a: OVS port nnv1: %w", ovsdb.ErrDisconnected)
+	(&Server{}).writeError(w, httptest.NewRequest(http.MethodPost, "/v1/networks/lan1/members", nil), err)
+	var e Error
+	json.Unmarshal(w.Body.Bytes(), &e)
+	if w.Code != http.StatusServiceUnavailable || e.Code != string(lan.Internal) || !strings.Contains(e.Message, "not connected") {
+		t.Errorf("got %d %s", w.Code, w.Body.String())
 	}
 }

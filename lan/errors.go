@@ -3,6 +3,8 @@ package lan
 import (
 	"errors"
 	"fmt"
+
+	"nodenet/ovsdb"
 )
 
 // Code classifies an error for the API: each maps to one HTTP status.
@@ -30,6 +32,11 @@ func (e *Error) Unwrap() error { return e.Err }
 func Errorf(code Code, format string, args ...any) error {
 	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
 }
+
+// Unavailable reports whether err comes from Open vSwitch's database being
+// out of reach (restarting, say): the same request may well succeed when
+// retried, which the API says with a 503.
+func Unavailable(err error) bool { return errors.Is(err, ovsdb.ErrDisconnected) }
 
 // CodeOf is err's code: Internal for an untyped error, "" for nil.
 func CodeOf(err error) Code {
