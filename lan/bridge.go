@@ -126,15 +126,10 @@ func (d *bridgeDriver) join(ctx context.Context, n *network, m *Member, plan joi
 		mac = links.MAC(n.settings.Name, m.Name)
 	}
 	m.MAC = mac.String()
-	if m.Kind != "tap" {
-		if err := ifnameFree(plan.netnsPath, plan.Ifname); err != nil {
-			return err
-		}
-	}
 	start := time.Now()
 	if err := d.makeLink(n, m, plan, mac); err != nil {
 		links.DeleteLink(m.HostIfname)
-		return Errorf(Internal, "join %s/%s: %w", n.settings.Name, m.Name, err)
+		return Errorf(CodeOf(err), "join %s/%s: %w", n.settings.Name, m.Name, err)
 	}
 	linked := time.Now()
 	_, err := d.m.OVS.EnsurePort(ctx, d.memberPort(n, m.HostIfname, map[string]string{"member": m.Name}))
@@ -162,21 +157,6 @@ func (d *bridgeDriver) join(ctx context.Context, n *network, m *Member, plan joi
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// ifnameFree: the member's interface name must not be taken in its netns
-// (its lo, another member's eth0): that is the caller's conflict, not an
-// internal error from the kernel's EEXIST.
-func ifnameFree(netnsPath, ifname string) error {
-	ns, _, err := links.OpenNetns(netnsPath)
-	if err != nil {
-		return Errorf(Invalid, "%v", err)
-	}
-	defer ns.Close()
-	if _, err := links.LinkInNS(ns, ifname); err == nil {
-		return Errorf(Conflict, "interface %q already exists in netns %s", ifname, netnsPath)
-	}
-	return nil
-}
-
 // makeLink creates the member's interface and configures it.
 func (d *bridgeDriver) makeLink(n *network, m *Member, plan joinPlan, mac net.HardwareAddr) error {
 	if m.Kind == "tap" {
@@ -193,6 +173,11 @@ func (d *bridgeDriver) makeLink(n *network, m *Member, plan joinPlan, mac net.Ha
 		return err
 	}
 	defer ns.Close()
+	// A name the netns already has (its lo, another member's eth0) is the
+	// caller's conflict, not an internal error from the kernel's EEXIST.
+	if _, err := links.LinkInNS(ns, plan.Ifname); err == nil {
+		return Errorf(Conflict, "interface %q already exists in netns %s", plan.Ifname, plan.netnsPath)
+	}
 	peer := links.Name("nnp", n.settings.Name, m.Name)
 	if err := links.CreateVeth(m.HostIfname, peer, ns, plan.Ifname, mac, n.settings.MTU); err != nil {
 		return err
